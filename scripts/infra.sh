@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Local infrastructure for Hulin without Docker: a single-node Apache Kafka (KRaft) and FerretDB
+# (SQLite), fetched/built into a cache outside git and run on loopback. Idempotent: starting what
+# already runs does nothing; stopping keeps the data. Never used in production.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${HULIN_CACHE_DIR:-$HOME/.cache/hulin}"          # jars and binaries (shared by clones)
+STATE="${HULIN_STATE_DIR:-$HOME/.local/state/hulin}"    # broker log dirs, SQLite files, pids, logs
+KAFKA_PORT="${HULIN_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${HULIN_KAFKA_CONTROLLER_PORT:-9093}"
+MONGO_PORT="${HULIN_MONGO_PORT:-27017}"
+KAFKA_VERSION="3.9.1"
+FERRETDB_VERSION="v1.24.2"
+
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+FERRETDB_BIN="$CACHE/bin/hulin-ferretdb-$FERRETDB_VERSION"
+mkdir -p "$CACHE" "$STATE/run" "$STATE/log"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port name seconds
+  local i
+  for ((i = 0; i < $3 * 5; i++)); do
+    port_open "$1" && return 0
+    sleep 0.2
+  done
+  log "$2 did not open port $1 within $3 s; see $STATE/log/$2.log"
+  tail -n 30 "$STATE/log/$2.log" >&2 || true
+  return 1
+}
+
+pid_alive() { [[ -f "$STATE/run/$1.pid" ]] && kill -0 "$(cat "$STATE/run/$1.pid")" 2>/dev/null; }
+
+fetch_kafka() {
+  if [[ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]]; then return 0; fi
+  command -v mvn >/dev/null || { log "mvn is needed to fetch Kafka's jars (apt-get install maven)"; exit 1; }
+  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS.tmp"
+  mvn -q -B -f "$ROOT/infra/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp"
+  rm -rf "$KAFKA_LIBS" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
+build_ferretdb() {
+  if [[ -x "$FERRETDB_BIN" ]]; then return 0; fi
+  command -v go >/dev/null || { log "go is needed to build FerretDB"; exit 1; }
+  log "building FerretDB $FERRETDB_VERSION (embeddable package, SQLite handler) into $FERRETDB_BIN"
+  (cd "$ROOT/infra/ferretdb" && GOFLAGS=-mod=mod go build -o "$FERRETDB_BIN.tmp" . && mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN")
+}
+
+kafka_config() {
+  local dir="$STATE/kafka"
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=6
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+PROPS
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    log "formatting Kafka storage in $dir/data"
+    java -cp "$KAFKA_LIBS/*" -Dlog4j.configuration="file:$ROOT/infra/kafka/log4j.properties" \
+      kafka.tools.StorageTool format --ignore-formatted \
+      --cluster-id "$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" \
+      --config "$dir/server.properties" >>"$STATE/log/kafka.log" 2>&1
+  fi
+}
+
+start_kafka() {
+  if port_open "$KAFKA_PORT"; then log "Kafka already listening on 127.0.0.1:$KAFKA_PORT"; return 0; fi
+  fetch_kafka
+  kafka_config
+  log "starting Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$ROOT/infra/kafka/log4j.properties" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$STATE/kafka/server.properties" \
+    >>"$STATE/log/kafka.log" 2>&1 </dev/null &
+  echo $! >"$STATE/run/kafka.pid"
+  wait_port "$KAFKA_PORT" kafka 90
+}
+
+start_ferretdb() {
+  if port_open "$MONGO_PORT"; then log "FerretDB already listening on 127.0.0.1:$MONGO_PORT"; return 0; fi
+  build_ferretdb
+  log "starting FerretDB $FERRETDB_VERSION on 127.0.0.1:$MONGO_PORT"
+  nohup "$FERRETDB_BIN" -listen "127.0.0.1:$MONGO_PORT" -data "$STATE/ferretdb" \
+    >>"$STATE/log/ferretdb.log" 2>&1 </dev/null &
+  echo $! >"$STATE/run/ferretdb.pid"
+  wait_port "$MONGO_PORT" ferretdb 30
+}
+
+stop_one() { # name [signal]
+  local name="$1" sig="${2:-TERM}" pid i
+  pid_alive "$name" || { rm -f "$STATE/run/$name.pid"; return 0; }
+  pid="$(cat "$STATE/run/$name.pid")"
+  log "stopping $name (pid $pid)"
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  rm -f "$STATE/run/$name.pid"
+}
+
+case "${1:-}" in
+  fetch) fetch_kafka; build_ferretdb ;;
+  up) fetch_kafka; build_ferretdb; start_kafka; start_ferretdb ;;
+  start-kafka) start_kafka ;;
+  start-ferretdb) start_ferretdb ;;
+  stop-kafka) stop_one kafka "${2:-TERM}" ;;
+  stop-ferretdb) stop_one ferretdb "${2:-TERM}" ;;
+  down) stop_one ferretdb; stop_one kafka ;;
+  status)
+    for pair in "kafka:$KAFKA_PORT" "ferretdb:$MONGO_PORT"; do
+      name="${pair%%:*}" port="${pair##*:}"
+      if port_open "$port"; then echo "$name up on 127.0.0.1:$port"; else echo "$name down"; fi
+    done ;;
+  *) echo "usage: $0 fetch|up|down|status|start-kafka|stop-kafka [SIG]|start-ferretdb|stop-ferretdb [SIG]" >&2; exit 2 ;;
+esac

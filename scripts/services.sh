@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Starts/stops Hulin's three services in the background (uvicorn, one process each), logs and pids
+# in the state directory. Idempotent: a service already answering is left alone.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${HULIN_STATE_DIR:-$HOME/.local/state/hulin}"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+mkdir -p "$STATE/run" "$STATE/log"
+SERVICES=("patrol:${HULIN_PATROL_PORT:-8001}" "incidents:${HULIN_INCIDENTS_PORT:-8002}" "notify:${HULIN_NOTIFY_PORT:-8003}")
+
+log() { printf '[services] %s\n' "$*" >&2; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+ready() { # port
+  "$PY" - "$1" <<'PYEOF'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=3) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PYEOF
+}
+
+start_one() { # name port
+  local name="$1" port="$2" i
+  if port_open "$port"; then log "$name already on :$port"; return 0; fi
+  log "starting $name on 127.0.0.1:$port"
+  (cd "$ROOT" && HULIN_PORT="$port" nohup "$PY" -m "services.$name" \
+    >>"$STATE/log/$name.log" 2>&1 </dev/null & echo $! >"$STATE/run/$name.pid")
+}
+
+wait_ready() { # name port
+  local name="$1" port="$2" i
+  for ((i = 0; i < 240; i++)); do
+    if ready "$port"; then log "$name ready"; return 0; fi
+    if [[ -f "$STATE/run/$name.pid" ]] && ! kill -0 "$(cat "$STATE/run/$name.pid")" 2>/dev/null; then
+      log "$name exited; last lines of $STATE/log/$name.log:"; tail -n 20 "$STATE/log/$name.log" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "$name not ready after 120 s; see $STATE/log/$name.log"; return 1
+}
+
+stop_one() { # name [signal]
+  local name="$1" sig="${2:-TERM}" pid i
+  [[ -f "$STATE/run/$name.pid" ]] || return 0
+  pid="$(cat "$STATE/run/$name.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid, SIG$sig)"
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/run/$name.pid"
+}
+
+case "${1:-}" in
+  up)
+    for s in "${SERVICES[@]}"; do start_one "${s%%:*}" "${s##*:}"; done
+    for s in "${SERVICES[@]}"; do wait_ready "${s%%:*}" "${s##*:}"; done ;;
+  down) for s in "${SERVICES[@]}"; do stop_one "${s%%:*}"; done ;;
+  start) start_one "$2" "$3"; wait_ready "$2" "$3" ;;
+  stop) stop_one "$2" "${3:-TERM}" ;;
+  status)
+    for s in "${SERVICES[@]}"; do
+      if ready "${s##*:}"; then echo "${s%%:*} ready on :${s##*:}"; else echo "${s%%:*} not ready"; fi
+    done ;;
+  *) echo "usage: $0 up|down|status|start NAME PORT|stop NAME [SIG]" >&2; exit 2 ;;
+esac

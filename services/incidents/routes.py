@@ -1,0 +1,7 @@
+"""HTTP routes of the incidents service: parse, authorize, call a handler, shape the answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["incidents"])

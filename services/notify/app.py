@@ -1,0 +1,51 @@
+"""App factory of the notify service: wires real adapters; the lifespan starts and stops consumers
+and timers. Refuses to start on a broken org or policy file, with the loader's message."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from services.notify import routes
+from services.notify.consumers import build_consumers
+from services.notify.repository import INDEXES
+from services.notify.settings import NotifySettings
+from shared.http import install_common
+from shared.logging import configure_logging
+from shared.org import load_org
+from shared.policy import load_policy
+from shared.runtime import Runtime
+
+
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    configure_logging(settings.service, settings.log_level)
+    org = load_org(settings.org_file)
+    policy = load_policy(settings.policy_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings, org=org, policy=policy)
+        app.state.runtime = runtime
+        app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
+        await runtime.start(indexes=INDEXES, consumers=build_consumers(runtime))
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Hulin notify — the chain, the command center and HQ",
+        version="1",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.org = org
+    app.state.policy = policy
+    install_common(app, settings.service)
+    app.include_router(routes.router)
+    return app

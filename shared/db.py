@@ -1,0 +1,62 @@
+"""The MongoDB client (PyMongo's native async API) and index set-up; works against MongoDB and
+FerretDB v1. Only what FerretDB v1 serves is used: no transactions, change streams or TTL indexes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.settings import Settings
+
+Document = dict[str, Any]
+
+
+def connect(settings: Settings) -> AsyncMongoClient[Document]:
+    """A client with short server selection, so a database outage surfaces as an error to retry
+    rather than a hung request; datetimes come back timezone-aware (UTC)."""
+    return AsyncMongoClient(
+        settings.mongo_uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        socketTimeoutMS=20000,
+        retryWrites=False,  # FerretDB v1 does not support retryable writes; handlers are idempotent
+        appname=settings.service,
+    )
+
+
+def database(client: AsyncMongoClient[Document], settings: Settings) -> AsyncDatabase[Document]:
+    return client[settings.mongo_db]
+
+
+async def ping(db: AsyncDatabase[Document], timeout_s: float = 2.0) -> bool:
+    """True when the database answers now (for /readyz)."""
+    try:
+        await asyncio.wait_for(db.command("ping"), timeout_s)
+        return True
+    except Exception:
+        return False
+
+
+async def ensure_indexes(
+    db: AsyncDatabase[Document], indexes: dict[str, Sequence[IndexModel]]
+) -> None:
+    """Create the given indexes per collection; idempotent."""
+    for collection, models in indexes.items():
+        if models:
+            await db[collection].create_indexes(list(models))
+
+
+async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Document) -> bool:
+    """Insert; a duplicate key means it is already there, which is success. True if inserted."""
+    try:
+        await db[collection].insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        return False

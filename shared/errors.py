@@ -1,0 +1,53 @@
+"""Typed errors that map to a 4xx answer naming the field and the reason.
+
+Domain code raises these (or subclasses); one handler per app turns them into JSON. They carry no
+HTTP objects, so the domain stays free of the web framework.
+"""
+
+from __future__ import annotations
+
+
+class HulinError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(HulinError):
+    status = 422
+    code = "invalid_input"
+
+
+class Unauthorized(HulinError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(HulinError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(HulinError):
+    """Also what a caller gets for something outside their scope: as if it did not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HulinError):
+    status = 409
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+class Unavailable(HulinError):
+    status = 503
+    code = "unavailable"

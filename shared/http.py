@@ -1,0 +1,132 @@
+"""What every Hulin HTTP app has: health, readiness, metrics, correlation ids, request metrics and
+one error mapping (typed errors and validation failures become a 4xx naming the field and why).
+
+It never holds a route of a particular service.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+from shared.errors import HulinError
+from shared.logging import correlation_id
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """`("body", "points", 3, "lat")` → `points[3].lat`; query/path/header names keep their place."""
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def error_body(message: str, errors: list[dict[str, str]]) -> dict[str, Any]:
+    return {"detail": message, "errors": errors}
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        reason = str(err.get("msg", "invalid"))
+        if reason.startswith("Value error, "):
+            reason = reason[len("Value error, ") :]
+        errors.append({"field": field_path(err.get("loc", ())), "reason": reason})
+    summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5])
+    return JSONResponse(status_code=422, content=error_body(summary or "invalid request", errors))
+
+
+async def _hulin_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HulinError)
+    errors = [{"field": exc.field, "reason": exc.message}] if exc.field else []
+    body = error_body(exc.message, errors)
+    body["code"] = exc.code
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(status_code=exc.status, content=body, headers=headers)
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (streams stay streams): correlation id in and out, request metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-correlation-id":
+                cid = value.decode("latin-1")[:64]
+                break
+        cid = cid or uuid.uuid4().hex
+        token = correlation_id.set(cid)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            metrics.http_requests_total.labels(self.service, method, path, str(status)).inc()
+            metrics.http_request_seconds.labels(self.service, method, path).observe(
+                time.perf_counter() - start
+            )
+            correlation_id.reset(token)
+
+
+def install_common(app: FastAPI, service: str) -> None:
+    """Health, readiness, metrics, error mapping and the request middleware."""
+    app.state.readiness = {}
+    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HulinError, _hulin_error)
+
+    @app.get("/healthz", tags=["ops"], summary="Alive (the process answers)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["ops"], summary="Ready: Kafka and the database reachable now")
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, ReadinessCheck] = request.app.state.readiness
+        results = {name: await check() for name, check in checks.items()}
+        ok = bool(results) and all(results.values())
+        body = {"status": "ready" if ok else "not ready", "checks": results}
+        return JSONResponse(status_code=200 if ok else 503, content=body)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

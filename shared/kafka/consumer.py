@@ -1,0 +1,358 @@
+"""Runs a service's consumers: at-least-once, offsets committed only after handlers have stored
+their effects, bounded retries for bad messages, endless patient retries for infrastructure faults.
+
+A message that still fails after its retries (or cannot be parsed) goes to `hulin.deadletter` with
+the error, and the consumer moves on. A transient fault (database or broker away) is never
+dead-lettered: the runner waits and retries, so a restart of FerretDB or Kafka loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
+
+from shared import metrics
+from shared.clock import utcnow
+from shared.events import DeadLetterData, Event, MessageDeadLettered, UnknownEventType, parse_event
+from shared.kafka.publisher import Publisher
+from shared.logging import correlation_id
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
+
+# Faults of the infrastructure, not of the message: retried without limit, never dead-lettered.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    KafkaError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+class _Poison(Exception):
+    """A message that can never be handled (bad JSON, bad schema)."""
+
+
+class ConsumerRunner:
+    """One consumer group member for a set of topics, routing each event type to its handler."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        publisher: Publisher,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
+        group: str | None = None,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+        max_records: int = 500,
+        transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.topics = [settings.topic(t) for t in topics]
+        self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
+        self.publisher = publisher
+        self.group = group or f"{settings.group(settings.service)}.{name}"
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.max_records = max_records
+        self.transient_errors = transient_errors
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.assigned = asyncio.Event()  # set once the group gave us partitions (tests wait on it)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self, *, timeout_s: float = 60.0) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group,
+            client_id=f"{self.settings.service}-{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_records,
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=2000,
+            max_poll_interval_ms=600000,
+        )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                await self._consumer.start()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
+
+    async def stop(self, *, timeout_s: float = 30.0) -> None:
+        """Finish the batch in hand, commit it, leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            except TimeoutError:
+                self._task.cancel()
+                log.warning("consumer did not stop in time", extra={"group": self.group})
+            except Exception:
+                log.exception("consumer task failed", extra={"group": self.group})
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # ---- the loop --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        while not self._stopping.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=300, max_records=self.max_records)
+            except KafkaError as exc:
+                log.warning("fetch failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+                continue
+            if consumer.assignment():
+                self.assigned.set()
+            if not batches:
+                continue
+            results = await asyncio.gather(
+                *(self._process_partition(tp, records) for tp, records in batches.items())
+            )
+            offsets = {tp: off + 1 for tp, off in results if off is not None}
+            if offsets:
+                await self._commit(offsets)
+            for tp, records in batches.items():
+                high = consumer.highwater(tp)
+                if high is not None:
+                    metrics.consumer_lag.labels(
+                        self.settings.service, self.group, tp.topic, str(tp.partition)
+                    ).set(max(0, high - records[-1].offset - 1))
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                await self._consumer.commit(offsets)
+                return
+            except CommitFailedError:
+                # The group rebalanced: these partitions are someone else's now and will be
+                # redelivered to them; handlers are idempotent, so that is safe.
+                log.warning("commit refused after a rebalance", extra={"group": self.group})
+                return
+            except KafkaError as exc:
+                if self._stopping.is_set():
+                    return
+                log.warning("commit failed; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+
+    async def _process_partition(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[TopicPartition, int | None]:
+        """Handle records in order; returns the last offset whose effects are stored."""
+        last: int | None = None
+        i = 0
+        solo_until = 0  # after a failed group, its records are handled one by one
+        while i < len(records):
+            record = records[i]
+            try:
+                event = parse_event(record.value or b"")
+            except UnknownEventType:
+                self._count(record.topic, "unknown", "ignored")
+                last, i = record.offset, i + 1
+                continue
+            except (ValidationError, ValueError) as exc:
+                done = await self._deadletter(record, f"unparseable message: {exc}", attempts=1)
+                if not done:
+                    return tp, last
+                last, i = record.offset, i + 1
+                continue
+            batch_handler = self.batch_handlers.get(event.type)
+            if batch_handler is not None and i >= solo_until:
+                group: list[tuple[ConsumerRecord[bytes, bytes], Event]] = [(record, event)]
+                j = i + 1
+                while j < len(records):
+                    try:
+                        nxt = parse_event(records[j].value or b"")
+                    except Exception:
+                        break
+                    if nxt.type != event.type:
+                        break
+                    group.append((records[j], nxt))
+                    j += 1
+                ok = await self._handle_group(batch_handler, group)
+                if ok is None:
+                    return tp, last
+                if ok:
+                    last, i = group[-1][0].offset, j
+                    continue
+                solo_until = j  # a poison inside the group: isolate it one by one
+            outcome = await self._handle_one(record, event)
+            if outcome is None:
+                return tp, last  # stopping during a transient fault: redelivered later
+            last, i = record.offset, i + 1
+        return tp, last
+
+    async def _handle_group(
+        self, handler: BatchHandler, group: list[tuple[ConsumerRecord[bytes, bytes], Event]]
+    ) -> bool | None:
+        events = [e for _, e in group]
+        correlation_id.set(events[0].correlation_id)
+        start = time.perf_counter()
+        try:
+            await self._with_transient_retry(lambda: handler(events), events[0].type)
+        except _Stopping:
+            return None
+        except Exception:
+            log.warning("batch handler failed; retrying one by one", exc_info=True)
+            return False
+        metrics.handler_seconds.labels(self.settings.service, events[0].type).observe(
+            time.perf_counter() - start
+        )
+        for record, event in group:
+            self._count(record.topic, event.type, "handled")
+        return True
+
+    async def _handle_one(self, record: ConsumerRecord[bytes, bytes], event: Event) -> bool | None:
+        handler = self.handlers.get(event.type)
+        batch_handler = self.batch_handlers.get(event.type)
+        if handler is None and batch_handler is not None:
+            bh = batch_handler
+
+            async def handler_fn(e: Event) -> None:
+                await bh([e])
+
+            handler = handler_fn
+        if handler is None:
+            self._count(record.topic, event.type, "ignored")
+            return True
+        correlation_id.set(event.correlation_id)
+        attempts = 0
+        last_error = ""
+        h = handler
+        while attempts < self.max_attempts:
+            attempts += 1
+            start = time.perf_counter()
+            try:
+                await self._with_transient_retry(lambda: h(event), event.type)
+                metrics.handler_seconds.labels(self.settings.service, event.type).observe(
+                    time.perf_counter() - start
+                )
+                self._count(record.topic, event.type, "handled")
+                return True
+            except _Stopping:
+                return None
+            except Exception as exc:
+                last_error = "".join(traceback.format_exception_only(exc)).strip()
+                metrics.handler_retries_total.labels(
+                    self.settings.service, event.type, "false"
+                ).inc()
+                log.warning(
+                    "handler failed",
+                    extra={
+                        "event_type": event.type,
+                        "event_id": str(event.id),
+                        "attempt": attempts,
+                        "error": last_error,
+                    },
+                )
+                if attempts < self.max_attempts:
+                    await asyncio.sleep(self.retry_backoff_s * 2 ** (attempts - 1))
+        done = await self._deadletter(record, last_error, attempts=attempts)
+        return True if done else None
+
+    async def _with_transient_retry(
+        self, call: Callable[[], Awaitable[None]], event_type: str
+    ) -> None:
+        """Run `call`; on an infrastructure fault wait and retry until it works or we stop."""
+        delay = 0.2
+        while True:
+            try:
+                await call()
+                return
+            except self.transient_errors as exc:
+                if self._stopping.is_set():
+                    raise _Stopping from exc
+                metrics.handler_retries_total.labels(
+                    self.settings.service, event_type, "true"
+                ).inc()
+                log.warning("transient fault; will retry", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _deadletter(
+        self, record: ConsumerRecord[bytes, bytes], error: str, *, attempts: int
+    ) -> bool:
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        event = MessageDeadLettered.new(
+            DeadLetterData(
+                original_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                original_key=key,
+                value=(record.value or b"").decode("utf-8", "replace"),
+                error=error[:4000],
+                attempts=attempts,
+                consumer_group=self.group,
+                failed_at=utcnow(),
+            ),
+            key=key or f"{record.topic}:{record.partition}:{record.offset}",
+            producer=self.settings.service,
+        )
+        try:
+            await self._with_transient_retry(lambda: self.publisher.publish(event), event.type)
+        except _Stopping:
+            return False
+        metrics.deadletters_total.labels(self.settings.service, record.topic).inc()
+        self._count(record.topic, "deadletter", "deadlettered")
+        log.error(
+            "message dead-lettered",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error": error[:500],
+            },
+        )
+        return True
+
+    def _count(self, topic: str, event_type: str, outcome: str) -> None:
+        metrics.events_consumed_total.labels(
+            self.settings.service, topic, event_type, outcome
+        ).inc()
+
+
+class _Stopping(Exception):
+    """Raised inside a transient retry loop when the runner is asked to stop."""

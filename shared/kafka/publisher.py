@@ -1,0 +1,105 @@
+"""Publishes events to Kafka with acks=all and idempotence; returns only once the broker has them.
+
+The correlation id and event type travel in headers too, so tools can filter without parsing.
+Never publish before the state the event describes is stored: callers publish after the write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from shared import metrics
+from shared.events.base import Event
+from shared.settings import Settings
+
+
+class Publisher:
+    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+        self.settings = settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"{settings.service}-publisher",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=1024 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            request_timeout_ms=15000,
+        )
+        self._started = False
+
+    async def start(self, *, timeout_s: float = 60.0) -> None:
+        """Connect, waiting for the broker for up to `timeout_s` (it may still be starting)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                await self._producer.start()
+                self._started = True
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.stop()  # flushes what is pending
+            self._started = False
+
+    async def publish(self, event: Event, *, key: str | None = None) -> None:
+        await self.publish_many([event], key=key)
+
+    async def publish_many(self, events: Sequence[Event], *, key: str | None = None) -> None:
+        """Send all, then wait for every acknowledgement; raises if any failed (caller retries)."""
+        if not events:
+            return
+        start = time.perf_counter()
+        futures = []
+        for event in events:
+            futures.append(await self._send(event, key))
+        await asyncio.gather(*futures)
+        elapsed = time.perf_counter() - start
+        for event in events:
+            topic = self.settings.topic(event.topic)
+            metrics.events_published_total.labels(self.settings.service, topic, event.type).inc()
+        metrics.publish_seconds.labels(
+            self.settings.service, self.settings.topic(events[0].topic)
+        ).observe(elapsed)
+
+    async def _send(self, event: Event, key: str | None) -> asyncio.Future[object]:
+        headers = [
+            ("correlation_id", event.correlation_id.encode()),
+            ("type", event.type.encode()),
+        ]
+        future: asyncio.Future[object] = await self._producer.send(
+            self.settings.topic(event.topic),
+            value=event.to_json(),
+            key=(key or event.key).encode(),
+            headers=headers,
+        )
+        return future
+
+    async def send_raw(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None,
+        headers: Iterable[tuple[str, bytes]] = (),
+    ) -> None:
+        """Send pre-serialised bytes to a full topic name (dead letters, benchmarks)."""
+        await self._producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
+
+    async def ping(self, timeout_s: float = 2.0) -> bool:
+        """True when the broker answers a metadata request now (for /readyz)."""
+        try:
+            client = self._producer.client
+            return bool(await asyncio.wait_for(client.force_metadata_update(), timeout_s)) and bool(
+                client.cluster.brokers()
+            )
+        except Exception:
+            return False

@@ -1,0 +1,60 @@
+"""Settings shared by every Hulin service, read from `HULIN_*` environment variables.
+
+Local defaults point at the loopback Kafka and FerretDB that `make up` starts; production sets every
+value explicitly. The default JWT secret is refused outside `env=dev`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "hulin-dev-secret-change-me-0123456789"
+
+
+class Settings(BaseSettings):
+    """Kafka, MongoDB, auth and file locations; one instance per process."""
+
+    model_config = SettingsConfigDict(env_prefix="HULIN_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    service: str = "hulin"
+    log_level: str = "INFO"
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Prepended to every topic and consumer group: lets tests (and several districts on one
+    # cluster) share a broker without seeing each other's messages.
+    topic_prefix: str = ""
+    mongo_uri: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "hulin"
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_public_key_file: Path | None = None  # RS256: verify with this PEM public key
+    jwt_private_key_file: Path | None = None  # RS256: `hulin token` signs with this key
+    jwt_ttl_s: int = Field(default=12 * 3600, gt=0)
+
+    org_file: Path | None = None  # None: the demo district shipped in shared/org/
+    policy_file: Path | None = None  # None: the defaults shipped in shared/policy/
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_prod(self) -> Settings:
+        if self.env == "prod" and self.jwt_algorithm == "HS256":
+            if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+                raise ValueError("HULIN_JWT_SECRET must be set outside dev (the default is public)")
+            if len(self.jwt_secret.get_secret_value()) < 32:
+                raise ValueError("HULIN_JWT_SECRET must be at least 32 characters")
+        if self.jwt_algorithm == "RS256" and self.jwt_public_key_file is None:
+            raise ValueError("HULIN_JWT_PUBLIC_KEY_FILE is required with HULIN_JWT_ALGORITHM=RS256")
+        return self
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a logical one (`hulin.reports` → `<prefix>hulin.reports`)."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, service: str) -> str:
+        """The consumer group of a service's consumers."""
+        return f"{self.topic_prefix}hulin.{service}"

@@ -1,0 +1,64 @@
+"""Fixtures shared by every test folder: real infrastructure for integration and e2e tests, and a
+fresh topic prefix and database per test so tests never see each other's messages or documents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from shared.auth import issue_token
+from shared.settings import Settings
+from tests.support.infra import ensure_infra, unique_name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if "/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+        if "/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def infra() -> None:
+    ensure_infra()
+
+
+@pytest.fixture
+def isolation() -> dict[str, str]:
+    """Environment-style overrides giving one test its own topics and database."""
+    name = unique_name()
+    return {"topic_prefix": f"{name}.", "mongo_db": f"hulin_{name}", "env": "test"}
+
+
+@pytest.fixture
+async def settings_for(
+    infra: None, isolation: dict[str, str]
+) -> AsyncIterator[Callable[..., Any]]:
+    """`settings_for(SettingsClass, **overrides)` → settings bound to this test's topics and db.
+    The test's database is dropped afterwards."""
+
+    def make(cls: type[Settings] = Settings, **overrides: Any) -> Any:
+        return cls(**{**isolation, **overrides})
+
+    yield make
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    try:
+        await client.drop_database(isolation["mongo_db"])
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def token() -> Callable[[str], str]:
+    """`token(person_id)` → an Authorization header value for that person (dev secret)."""
+    settings = Settings()
+
+    def make(person_id: str) -> str:
+        return f"Bearer {issue_token(person_id, settings)}"
+
+    return make

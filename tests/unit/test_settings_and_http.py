@@ -1,0 +1,51 @@
+"""Shared plumbing without I/O: settings guard rails, error field paths, correlation ids."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.clock import FakeClock, as_utc
+from shared.http import field_path
+from shared.settings import Settings
+
+
+def test_prod_refuses_the_public_dev_secret() -> None:
+    with pytest.raises(ValidationError, match="HULIN_JWT_SECRET must be set"):
+        Settings(env="prod")
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(env="prod", jwt_secret="short")
+    assert Settings(env="prod", jwt_secret="x" * 40).env == "prod"
+    assert Settings(env="dev").env == "dev"
+
+
+def test_rs256_needs_a_public_key() -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_KEY_FILE"):
+        Settings(jwt_algorithm="RS256")
+
+
+def test_topic_prefix_isolates_topics_and_groups() -> None:
+    s = Settings(topic_prefix="t1.")
+    assert s.topic("hulin.reports") == "t1.hulin.reports"
+    assert s.group("incidents") == "t1.hulin.incidents"
+
+
+@pytest.mark.parametrize(
+    ("loc", "expected"),
+    [
+        (("body", "points", 3, "lat"), "points[3].lat"),
+        (("body", "type"), "type"),
+        (("query", "from"), "query.from"),
+        (("body",), "body"),
+    ],
+)
+def test_validation_error_field_paths_name_the_field(loc: tuple[object, ...], expected: str) -> None:
+    assert field_path(loc) == expected
+
+
+def test_fake_clock_moves_only_when_told() -> None:
+    clock = FakeClock()
+    start = clock.now()
+    assert clock.now() == start
+    assert (clock.advance(90) - start).total_seconds() == 90
+    assert as_utc(start.replace(tzinfo=None)) == start
