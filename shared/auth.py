@@ -34,7 +34,12 @@ def _verifying_key(settings: Settings) -> str:
 
 def issue_token(person_id: str, settings: Settings, *, ttl_s: int | None = None) -> str:
     now = int(time.time())
-    claims = {"sub": person_id, "iss": ISSUER, "iat": now, "exp": now + (ttl_s or settings.jwt_ttl_s)}
+    claims = {
+        "sub": person_id,
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + (ttl_s or settings.jwt_ttl_s),
+    }
     return jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
 
 

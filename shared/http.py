@@ -28,7 +28,7 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """`("body", "points", 3, "lat")` → `points[3].lat`; query/path/header names keep their place."""
+    """`("body", "points", 3, "lat")` → `points[3].lat`; query/header names keep their place."""
     parts = list(loc)
     if parts and parts[0] == "body":
         parts = parts[1:]

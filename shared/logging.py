@@ -58,7 +58,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON lines on stdout for this process; idempotent."""
     import time
 
-    JsonFormatter.converter = time.gmtime  # type: ignore[assignment]
+    JsonFormatter.converter = time.gmtime
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

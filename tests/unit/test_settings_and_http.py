@@ -39,7 +39,9 @@ def test_topic_prefix_isolates_topics_and_groups() -> None:
         (("body",), "body"),
     ],
 )
-def test_validation_error_field_paths_name_the_field(loc: tuple[object, ...], expected: str) -> None:
+def test_validation_error_field_paths_name_the_field(
+    loc: tuple[object, ...], expected: str
+) -> None:
     assert field_path(loc) == expected
 
 
