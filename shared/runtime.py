@@ -75,7 +75,12 @@ class Runtime:
         periodics: Sequence[Periodic] = (),
         startup_timeout_s: float = 120.0,
     ) -> None:
-        await ensure_topics(self.settings, timeout_s=startup_timeout_s)
+        if self.settings.create_topics:
+            await ensure_topics(
+                self.settings,
+                replication_factor=self.settings.topic_replication_factor,
+                timeout_s=startup_timeout_s,
+            )
         await self.publisher.start(timeout_s=startup_timeout_s)
         await self._wait_for_database(indexes or {}, startup_timeout_s)
         for consumer in consumers:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # Prepended to every topic and consumer group: lets tests (and several districts on one
     # cluster) share a broker without seeing each other's messages.
     topic_prefix: str = ""
+    # Services create missing topics at start-up (local and dev). In production the topics come
+    # from the platform (Strimzi KafkaTopic) with replication 3: set create_topics=false there.
+    create_topics: bool = True
+    topic_replication_factor: int = Field(default=1, ge=1)
     mongo_uri: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "hulin"
 
@@ -39,6 +43,11 @@ class Settings(BaseSettings):
 
     org_file: Path | None = None  # None: the demo district shipped in shared/org/
     policy_file: Path | None = None  # None: the defaults shipped in shared/policy/
+
+    # Browser origins allowed to call the HTTP APIs (CORS): the command-center console is served
+    # by notify and calls incidents from the browser. Loopback by default; set the console's
+    # origin in production (e.g. `^https://hulin\.example\.cn$`), or "" to allow none.
+    cors_origin_regex: str = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_prod(self) -> Settings:
