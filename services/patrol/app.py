@@ -11,27 +11,45 @@ from fastapi.responses import ORJSONResponse
 
 from services.patrol import routes
 from services.patrol.consumers import build_consumers
-from services.patrol.repository import INDEXES
+from services.patrol.handlers import PatrolService
+from services.patrol.repository import INDEXES, PatrolRepository
 from services.patrol.settings import PatrolSettings
+from shared.clock import Clock, SystemClock
 from shared.http import install_common
 from shared.logging import configure_logging
 from shared.org import load_org
 from shared.policy import load_policy
-from shared.runtime import Runtime
+from shared.runtime import Periodic, Runtime
 
 
-def create_app(settings: PatrolSettings | None = None) -> FastAPI:
+def create_app(settings: PatrolSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or PatrolSettings()
     configure_logging(settings.service, settings.log_level)
     org = load_org(settings.org_file)
     policy = load_policy(settings.policy_file)
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings, org=org, policy=policy)
         app.state.runtime = runtime
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
-        await runtime.start(indexes=INDEXES, consumers=build_consumers(runtime))
+        service = PatrolService(
+            settings=settings,
+            org=org,
+            policy=policy,
+            repo=PatrolRepository(runtime.db, bucket_size=settings.patrol_bucket_size),
+            publisher=runtime.publisher,
+            clock=clock,
+        )
+        app.state.patrol = service
+        consumers = build_consumers(runtime, service) if settings.patrol_consumers else []
+        periodics = (
+            [Periodic("patrol-overdue", settings.patrol_overdue_scan_s, service.scan_overdue)]
+            if settings.patrol_consumers
+            else []
+        )
+        await runtime.start(indexes=INDEXES, consumers=consumers, periodics=periodics)
         try:
             yield
         finally:

@@ -1,7 +1,283 @@
-"""The only module of the patrol service that talks to MongoDB."""
+"""The only module of the patrol service that talks to MongoDB (FerretDB v1 compatible).
+
+Collections, each with ONE writer, because FerretDB v1 applies an update as read-modify-write of
+the whole document: two concurrent `$set`s on different fields of one document can lose one.
+- `patrols`: the patrol as the app declared it (start, finish) — written by HTTP handlers only;
+- `tracks`: the track summary and last sign of life — written by the points consumer only (one
+  consumer per ranger, by partition);
+- `track_buckets`: the fixes, `bucket_size` seqs per document, `points.<seq>` set idempotently —
+  points consumer only;
+- `positions`: each ranger's latest fix — points consumer only;
+- `overdue`: one claim per patrol (unique `_id`), so only one replica announces it.
+Never holds a business rule: it stores and loads what handlers decide.
+"""
 
 from __future__ import annotations
 
-from pymongo import IndexModel
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-INDEXES: dict[str, list[IndexModel]] = {}
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.patrol.domain.track import Fix, QualityFlags, TrackSummary
+
+Document = dict[str, Any]
+
+PATROLS = "patrols"
+TRACKS = "tracks"
+BUCKETS = "track_buckets"
+POSITIONS = "positions"
+OVERDUE = "overdue"
+
+INDEXES: dict[str, Sequence[IndexModel]] = {
+    PATROLS: [
+        IndexModel([("ranger_id", ASCENDING), ("started_at", DESCENDING)]),
+        IndexModel([("village", ASCENDING), ("started_at", DESCENDING)]),
+        IndexModel([("status", ASCENDING), ("started_at", ASCENDING)]),
+    ],
+    BUCKETS: [IndexModel([("patrol_id", ASCENDING), ("b", ASCENDING)])],
+    POSITIONS: [IndexModel([("village", ASCENDING)])],
+}
+
+# What the points endpoint needs to accept a batch (not the whole summary).
+INGEST_FIELDS = {"ranger_id": 1, "village": 1, "started_at": 1, "ended_at": 1, "finished_at": 1}
+
+
+def _fix_out(f: Fix) -> list[Any]:
+    return [f.seq, f.t, f.lat, f.lon, f.accuracy_m]
+
+
+def _fix_in(v: Sequence[Any] | None) -> Fix | None:
+    if not v:
+        return None
+    return Fix(int(v[0]), float(v[1]), float(v[2]), float(v[3]), v[4])
+
+
+def summary_to_doc(s: TrackSummary, rev: int) -> Document:
+    f = s.flags
+    return {
+        "rev": rev,
+        "points": s.points,
+        "distance_m": s.distance_m,
+        "first": _fix_out(s.first) if s.first else None,
+        "last": _fix_out(s.last) if s.last else None,
+        # FerretDB v1 stores no nested arrays: ranges are flattened to [lo0, hi0, lo1, hi1, …].
+        "seq_ranges": [v for r in s.seq_ranges for v in r],
+        "flags": {
+            "speed": f.speed,
+            "jumps": f.jumps,
+            "gaps": f.gaps,
+            "gap_s_total": f.gap_s_total,
+            "outside": f.outside,
+            "examples": f.examples,
+        },
+    }
+
+
+def ranges_from_doc(flat: Sequence[Any] | None) -> tuple[tuple[int, int], ...]:
+    values = [int(v) for v in flat or ()]
+    return tuple(zip(values[0::2], values[1::2], strict=True))
+
+
+def summary_from_doc(doc: Document | None) -> tuple[TrackSummary, int]:
+    """The stored summary and its revision (0 when none stored yet)."""
+    if not doc:
+        return TrackSummary(), 0
+    fl = doc.get("flags") or {}
+    flags = QualityFlags(
+        speed=int(fl.get("speed", 0)),
+        jumps=int(fl.get("jumps", 0)),
+        gaps=int(fl.get("gaps", 0)),
+        gap_s_total=float(fl.get("gap_s_total", 0.0)),
+        outside=int(fl.get("outside", 0)),
+        examples={k: list(v) for k, v in (fl.get("examples") or {}).items()},
+    )
+    summary = TrackSummary(
+        points=int(doc.get("points", 0)),
+        distance_m=float(doc.get("distance_m", 0.0)),
+        first=_fix_in(doc.get("first")),
+        last=_fix_in(doc.get("last")),
+        flags=flags,
+        seq_ranges=ranges_from_doc(doc.get("seq_ranges")),
+    )
+    return summary, int(doc.get("rev", 0))
+
+
+class PatrolRepository:
+    def __init__(self, db: AsyncDatabase[Document], *, bucket_size: int = 200) -> None:
+        self.db = db
+        self.patrols = db[PATROLS]
+        self.buckets = db[BUCKETS]
+        self.positions = db[POSITIONS]
+        self.tracks = db[TRACKS]
+        self.overdue = db[OVERDUE]
+        self.bucket_size = bucket_size
+
+    # --- patrols --------------------------------------------------------------------------------
+    async def insert_patrol(self, doc: Document) -> bool:
+        """Insert a new patrol; False when the id exists already."""
+        try:
+            await self.patrols.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def get(self, patrol_id: str) -> Document | None:
+        return await self.patrols.find_one({"_id": patrol_id})
+
+    async def get_for_ingest(self, patrol_id: str) -> Document | None:
+        return await self.patrols.find_one({"_id": patrol_id}, INGEST_FIELDS)
+
+    async def set_flag(self, patrol_id: str, field: str, value: Any = True) -> None:
+        await self.patrols.update_one({"_id": patrol_id}, {"$set": {field: value}})
+
+    async def finish(self, patrol_id: str, ended_at: datetime, now: datetime) -> Document | None:
+        """Set the end once (only if not finished); returns the document after, or None when it
+        was finished already (the caller reloads it)."""
+        return await self.patrols.find_one_and_update(
+            {"_id": patrol_id, "ended_at": None},
+            {"$set": {"ended_at": ended_at, "finished_at": now, "status": "finished"}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def get_track(self, patrol_id: str) -> Document | None:
+        return await self.tracks.find_one({"_id": patrol_id})
+
+    async def get_seq_ranges(self, patrol_id: str) -> Document | None:
+        return await self.tracks.find_one({"_id": patrol_id}, {"seq_ranges": 1})
+
+    async def get_tracks(self, patrol_ids: Sequence[str]) -> dict[str, Document]:
+        if not patrol_ids:
+            return {}
+        cursor = self.tracks.find(
+            {"_id": {"$in": list(patrol_ids)}}, {"seq_ranges": 0, "flags.examples": 0}
+        )
+        return {d["_id"]: d async for d in cursor}
+
+    async def save_summary(
+        self, patrol_id: str, summary: TrackSummary, *, rev: int, extra: Document
+    ) -> None:
+        """Store the track summary (the points consumer is its only writer)."""
+        doc = summary_to_doc(summary, rev)
+        await self.tracks.update_one({"_id": patrol_id}, {"$set": {**doc, **extra}}, upsert=True)
+
+    async def find_patrols(
+        self,
+        *,
+        ranger_ids: Sequence[str] | None = None,
+        villages: Sequence[str] | None = None,
+        started_from: datetime | None = None,
+        started_to: datetime | None = None,
+        status: str | None = None,
+        limit: int = 500,
+    ) -> list[Document]:
+        query: Document = {}
+        if ranger_ids is not None:
+            query["ranger_id"] = {"$in": list(ranger_ids)}
+        if villages is not None:
+            query["village"] = {"$in": list(villages)}
+        started: Document = {}
+        if started_from is not None:
+            started["$gte"] = started_from
+        if started_to is not None:
+            started["$lt"] = started_to
+        if started:
+            query["started_at"] = started
+        if status is not None:
+            query["status"] = status
+        cursor = self.patrols.find(query).sort("started_at", DESCENDING).limit(limit)
+        return [d async for d in cursor]
+
+    # --- fixes ------------------------------------------------------------------------------------
+    async def store_fixes(self, patrol_id: str, fixes: Iterable[Fix]) -> None:
+        """Upsert fixes into their buckets; `points.<seq>` is set, so a resend changes nothing."""
+        by_bucket: dict[int, Document] = {}
+        for f in fixes:
+            b = f.seq // self.bucket_size
+            by_bucket.setdefault(b, {})[f"points.{f.seq}"] = [f.t, f.lat, f.lon, f.accuracy_m]
+        if not by_bucket:
+            return
+        ops = [
+            UpdateOne(
+                {"_id": f"{patrol_id}:{b}"},
+                {"$set": {"patrol_id": patrol_id, "b": b, **fields}},
+                upsert=True,
+            )
+            for b, fields in by_bucket.items()
+        ]
+        try:
+            await self.buckets.bulk_write(ops, ordered=False)
+        except Exception as exc:
+            # Two upserts of a new bucket racing: the loser's $set is retried once (idempotent).
+            if "E11000" not in str(exc) and "duplicate key" not in str(exc).lower():
+                raise
+            await self.buckets.bulk_write(ops, ordered=False)
+
+    async def load_fixes(self, patrol_ids: Sequence[str]) -> dict[str, list[Fix]]:
+        """Every stored fix of these patrols (unordered)."""
+        out: dict[str, list[Fix]] = {pid: [] for pid in patrol_ids}
+        if not patrol_ids:
+            return out
+        cursor = self.buckets.find({"patrol_id": {"$in": list(patrol_ids)}})
+        async for doc in cursor:
+            lst = out.setdefault(doc["patrol_id"], [])
+            for seq, v in (doc.get("points") or {}).items():
+                lst.append(Fix(int(seq), float(v[0]), float(v[1]), float(v[2]), v[3]))
+        return out
+
+    # --- positions --------------------------------------------------------------------------------
+    async def update_position(self, ranger_id: str, doc: Document) -> bool:
+        """Store the ranger's position if it is newer than the stored one; True if it was."""
+        t = doc["t"]
+        result = await self.positions.update_one({"_id": ranger_id, "t": {"$lt": t}}, {"$set": doc})
+        if result.matched_count:
+            return True
+        try:
+            await self.positions.insert_one({"_id": ranger_id, **doc})
+            return True
+        except DuplicateKeyError:
+            return False  # a newer (or the same) position is stored
+
+    async def positions_in(self, villages: Sequence[str]) -> list[Document]:
+        cursor = self.positions.find({"village": {"$in": list(villages)}})
+        return [d async for d in cursor]
+
+    # --- overdue ----------------------------------------------------------------------------------
+    async def overdue_states(self, patrol_ids: Sequence[str]) -> dict[str, Document]:
+        cursor = self.overdue.find({"_id": {"$in": list(patrol_ids)}})
+        return {d["_id"]: d async for d in cursor}
+
+    async def claim_overdue(
+        self, patrol_id: str, token: str, *, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Claim the right to announce a patrol overdue: an insert on a unique `_id` (atomic even
+        on FerretDB). An expired, unpublished claim is removed (by its token) and claimed anew."""
+        claim = {"_id": patrol_id, "token": token, "lease_until": lease_until, "published": False}
+        try:
+            await self.overdue.insert_one(claim)
+            return True
+        except DuplicateKeyError:
+            pass
+        old = await self.overdue.find_one({"_id": patrol_id})
+        if old is None or old.get("published"):
+            return False
+        if old["lease_until"].replace(tzinfo=UTC) >= now:
+            return False  # another replica holds a live lease
+        await self.overdue.delete_one({"_id": patrol_id, "token": old["token"]})
+        try:
+            await self.overdue.insert_one(claim)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def mark_overdue_published(self, patrol_id: str, token: str, now: datetime) -> None:
+        await self.overdue.update_one(
+            {"_id": patrol_id, "token": token},
+            {"$set": {"published": True, "published_at": now}},
+        )
+
+    async def release_overdue(self, patrol_id: str, token: str) -> None:
+        await self.overdue.delete_one({"_id": patrol_id, "token": token, "published": False})
