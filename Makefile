@@ -38,7 +38,7 @@ status:
 	@scripts/infra.sh status
 	@scripts/services.sh status
 
-test: infra
+test: infra browser
 	@$(PY) -m pytest $(PYTEST_FLAGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 1; fi; exit $$rc
 
 test-unit: venv
@@ -50,3 +50,33 @@ lint: venv
 
 clean-state: down
 	rm -rf "$(HULIN_STATE_DIR)"
+
+# --- proof under load and faults (sim/, bench/, scripts/chaos.py) ---------------------------------
+DEMO_FLAGS ?= --rangers 36 --duration 4h --speedup 30
+
+demo: up
+	@echo "watch the console fill: http://127.0.0.1:$${HULIN_NOTIFY_PORT:-8003}/console"
+	@$(PY) -m sim $(DEMO_FLAGS) \
+	  --patrol-url http://127.0.0.1:$${HULIN_PATROL_PORT:-8001} \
+	  --incidents-url http://127.0.0.1:$${HULIN_INCIDENTS_PORT:-8002} \
+	  --notify-url http://127.0.0.1:$${HULIN_NOTIFY_PORT:-8003}
+
+bench-e2e: infra
+	@$(PY) -m bench.e2e_bench $(BENCH_E2E_FLAGS)
+
+bench: infra
+	@$(PY) -m bench.run_all $(BENCH_FLAGS)
+
+chaos: venv
+	@$(PY) scripts/chaos.py $(CHAOS_FLAGS)
+
+bench-patrol: infra
+	@$(PY) bench/patrol_bench.py
+
+# The console's browser test drives Debian's chromium (never a downloaded browser build); CJK
+# fonts so the page and its screenshot show Chinese. Runs as root on CI's fresh machine.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@fc-list :lang=zh 2>/dev/null | grep -q . || apt-get install -y fonts-wqy-microhei \
+		|| (apt-get update && apt-get install -y fonts-wqy-microhei) || true

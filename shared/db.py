@@ -47,10 +47,13 @@ async def ping(db: AsyncDatabase[Document], timeout_s: float = 2.0) -> bool:
 async def ensure_indexes(
     db: AsyncDatabase[Document], indexes: dict[str, Sequence[IndexModel]]
 ) -> None:
-    """Create the given indexes per collection; idempotent."""
+    """Create the given indexes per collection; idempotent.
+
+    One index per command: FerretDB v1 panics (drops the connection) on a createIndexes naming
+    several indexes when some of them already exist, i.e. on every restart of a service."""
     for collection, models in indexes.items():
-        if models:
-            await db[collection].create_indexes(list(models))
+        for model in models:
+            await db[collection].create_indexes([model])
 
 
 async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Document) -> bool:

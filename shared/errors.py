@@ -11,10 +11,17 @@ class HulinError(Exception):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.errors = errors  # several {field, reason} pairs, when one field is not enough
 
 
 class InvalidInput(HulinError):

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
@@ -60,6 +61,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _hulin_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HulinError)
     errors = [{"field": exc.field, "reason": exc.message}] if exc.field else []
+    if exc.errors:
+        errors = list(exc.errors)
     body = error_body(exc.message, errors)
     body["code"] = exc.code
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -108,9 +111,44 @@ class RequestContextMiddleware:
             correlation_id.reset(token)
 
 
+class BrowserOriginsMiddleware:
+    """CORS for browser pages of other Hulin origins (the console, served by notify, acknowledges
+    through incidents). The allowed origins come from the app's settings (`cors_origin_regex`),
+    read at the first request, so each service's factory keeps its shape; no credentials (cookies)
+    are ever allowed: the APIs use bearer tokens the page sets itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._inner: ASGIApp | None = None
+
+    def _build(self, scope: Scope) -> ASGIApp:
+        settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+        regex = getattr(settings, "cors_origin_regex", "") or ""
+        if not regex:
+            return self.app
+        return CORSMiddleware(
+            self.app,
+            allow_origin_regex=regex,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Correlation-Id", "Last-Event-ID"],
+            expose_headers=["X-Correlation-Id"],
+            allow_credentials=False,
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._inner is None:
+            self._inner = self._build(scope)
+        await self._inner(scope, receive, send)
+
+
 def install_common(app: FastAPI, service: str) -> None:
-    """Health, readiness, metrics, error mapping and the request middleware."""
+    """Health, readiness, metrics, error mapping, CORS and the request middleware."""
     app.state.readiness = {}
+    app.add_middleware(BrowserOriginsMiddleware)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HulinError, _hulin_error)

@@ -1,7 +1,294 @@
-"""The only module of the notify service that talks to MongoDB."""
+"""The only module of the notify service that talks to MongoDB (FerretDB v1): notifications
+(inboxes), stored alerts (the stream's source, with a per-district sequence), webhook subscriptions,
+the webhook delivery outbox and its log of tries.
+
+Every write is idempotent through a unique key; nothing here decides who hears what.
+"""
 
 from __future__ import annotations
 
-from pymongo import IndexModel
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-INDEXES: dict[str, list[IndexModel]] = {}
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.db import Document
+from shared.locks import claim_once
+
+NOTIFICATIONS = "notifications"
+ALERTS = "alerts"
+CLAIMS = "webhook_claims"
+WEBHOOKS = "webhooks"
+DELIVERIES = "webhook_deliveries"
+ATTEMPTS = "webhook_attempts"
+
+PENDING = "pending"
+DELIVERED = "delivered"
+DEAD = "dead"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    NOTIFICATIONS: [
+        IndexModel([("key", ASCENDING)], unique=True, name="one_per_subject_recipient_kind_level"),
+        IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)], name="inbox"),
+        IndexModel([("subject_id", ASCENDING)], name="by_subject"),
+        IndexModel([("event_id", ASCENDING), ("published", ASCENDING)], name="outbox"),
+    ],
+    ALERTS: [
+        IndexModel([("event_id", ASCENDING)], unique=True, name="one_per_event"),
+        IndexModel([("district", ASCENDING), ("seq", ASCENDING)], unique=True, name="sequence"),
+    ],
+    WEBHOOKS: [IndexModel([("unit", ASCENDING)], name="by_unit")],
+    DELIVERIES: [
+        IndexModel(
+            [("subscription_id", ASCENDING), ("event_id", ASCENDING)],
+            unique=True,
+            name="one_per_subscription_event",
+        ),
+        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)], name="due"),
+        IndexModel([("order_key", ASCENDING), ("seq", ASCENDING)], name="order"),
+        IndexModel([("subscription_id", ASCENDING), ("seq", DESCENDING)], name="log"),
+    ],
+    ATTEMPTS: [
+        IndexModel([("delivery_id", ASCENDING), ("attempt", ASCENDING)], unique=True, name="try"),
+    ],
+    CLAIMS: [IndexModel([("delivery_id", ASCENDING)], name="by_delivery")],
+}
+
+
+class NotifyRepository:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    # ---- notifications (inboxes) -------------------------------------------------------------
+    async def insert_notification(self, doc: Document) -> bool:
+        """True when new; a notification with the same key already there is success."""
+        try:
+            await self.db[NOTIFICATIONS].insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def unpublished_notifications(self, event_id: str) -> list[Document]:
+        cursor = self.db[NOTIFICATIONS].find({"event_id": event_id, "published": False})
+        return [d async for d in cursor]
+
+    async def mark_published(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self.db[NOTIFICATIONS].update_many(
+                {"_id": {"$in": list(ids)}}, {"$set": {"published": True}}
+            )
+
+    async def add_update(
+        self,
+        subject_id: str,
+        note: Mapping[str, Any],
+        facts: Mapping[str, Any],
+        now: datetime,
+    ) -> int:
+        """Adds a merged report / update to every notification of the subject, once per event."""
+        event_id = note["event_id"]
+        result = await self.db[NOTIFICATIONS].update_many(
+            {"subject_id": subject_id, "update_event_ids": {"$nin": [event_id]}},
+            {
+                "$push": {"updates": dict(note), "update_event_ids": event_id},
+                "$max": {"reports": int(note.get("reports", 0))},
+                "$set": {"updated_at": now, **{f"facts.{k}": v for k, v in facts.items()}},
+            },
+        )
+        return int(result.modified_count)
+
+    async def update_facts(self, subject_id: str, facts: Mapping[str, Any], now: datetime) -> None:
+        if facts:
+            await self.db[NOTIFICATIONS].update_many(
+                {"subject_id": subject_id},
+                {"$set": {"updated_at": now, **{f"facts.{k}": v for k, v in facts.items()}}},
+            )
+
+    async def acknowledge(
+        self, subject_id: str, by: str, at: datetime, facts: Mapping[str, Any], now: datetime
+    ) -> int:
+        await self.update_facts(subject_id, facts, now)
+        result = await self.db[NOTIFICATIONS].update_many(
+            {"subject_id": subject_id, "acknowledged": False},
+            {"$set": {"acknowledged": True, "acknowledged_at": at, "acknowledged_by": by}},
+        )
+        return int(result.modified_count)
+
+    async def inbox(self, recipient_id: str, *, unread: bool, limit: int) -> list[Document]:
+        query: Document = {"recipient_id": recipient_id}
+        if unread:
+            query["read_at"] = None
+        cursor = self.db[NOTIFICATIONS].find(query).sort("created_at", DESCENDING).limit(limit)
+        return [d async for d in cursor]
+
+    async def mark_read(
+        self, notification_id: str, recipient_id: str, now: datetime
+    ) -> Document | None:
+        """Marks one's own notification read (the first read time stays); None if not theirs."""
+        await self.db[NOTIFICATIONS].update_one(
+            {"_id": notification_id, "recipient_id": recipient_id, "read_at": None},
+            {"$set": {"read_at": now}},
+        )
+        return await self.db[NOTIFICATIONS].find_one(
+            {"_id": notification_id, "recipient_id": recipient_id}
+        )
+
+    async def notifications_of(self, subject_id: str) -> list[Document]:
+        return [d async for d in self.db[NOTIFICATIONS].find({"subject_id": subject_id})]
+
+    # ---- alerts (the stream) -----------------------------------------------------------------
+    async def alert_by_event(self, event_id: str) -> Document | None:
+        return await self.db[ALERTS].find_one({"event_id": event_id})
+
+    async def insert_alert_numbered(self, doc: Document, *, max_tries: int = 100) -> Document:
+        """Stores the alert of one event with the next sequence number of its district, or returns
+        the alert already stored for that event (a redelivery, or another replica was first).
+
+        The number is "highest + 1", made unique by the (district, seq) index: FerretDB v1 has no
+        atomic findAndModify/$inc (concurrent increments lose updates), but a unique insert is
+        atomic. So a number is only taken once its predecessor exists: no gaps, commit order."""
+        district = doc["district"]
+        for _ in range(max_tries):
+            existing = await self.alert_by_event(doc["event_id"])
+            if existing is not None:
+                return existing
+            numbered = {**doc, "seq": await self.max_seq(district) + 1}
+            try:
+                await self.db[ALERTS].insert_one(numbered)
+                return numbered
+            except DuplicateKeyError:
+                continue  # the number (or the event) was taken meanwhile: look again
+        raise RuntimeError(f"could not number an alert of district {district}")
+
+    async def max_seq(self, district: str) -> int:
+        doc = await self.db[ALERTS].find_one({"district": district}, sort=[("seq", DESCENDING)])
+        return int(doc["seq"]) if doc else 0
+
+    async def alerts_after(
+        self, district: str, seq: int, *, limit: int, unit: str | None = None
+    ) -> list[Document]:
+        query: Document = {"district": district, "seq": {"$gt": seq}}
+        if unit is not None:
+            query["scope_units"] = unit
+        cursor = self.db[ALERTS].find(query).sort("seq", ASCENDING).limit(limit)
+        return [d async for d in cursor]
+
+    async def alerts_by_seq(self, district: str, seqs: Iterable[int]) -> list[Document]:
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return []
+        cursor = self.db[ALERTS].find({"district": district, "seq": {"$in": wanted}})
+        return [d async for d in cursor]
+
+    async def recent_alerts(self, district: str, unit: str, *, limit: int) -> list[Document]:
+        cursor = (
+            self.db[ALERTS]
+            .find({"district": district, "scope_units": unit})
+            .sort("seq", DESCENDING)
+            .limit(limit)
+        )
+        return [d async for d in cursor]
+
+    # ---- webhook subscriptions ---------------------------------------------------------------
+    async def insert_subscription(self, doc: Document) -> None:
+        await self.db[WEBHOOKS].insert_one(doc)
+
+    async def subscription(self, subscription_id: str) -> Document | None:
+        return await self.db[WEBHOOKS].find_one({"_id": subscription_id})
+
+    async def active_subscriptions(self) -> list[Document]:
+        return [d async for d in self.db[WEBHOOKS].find({"active": True})]
+
+    async def subscriptions_in(self, units: Sequence[str]) -> list[Document]:
+        cursor = (
+            self.db[WEBHOOKS].find({"unit": {"$in": list(units)}}).sort("created_at", ASCENDING)
+        )
+        return [d async for d in cursor]
+
+    # ---- webhook deliveries (outbox) ---------------------------------------------------------
+    async def insert_delivery(self, doc: Document) -> bool:
+        try:
+            await self.db[DELIVERIES].insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def due_deliveries(self, now: datetime, *, limit: int) -> list[Document]:
+        cursor = (
+            self.db[DELIVERIES]
+            .find({"status": PENDING, "due_at": {"$lte": now}})
+            .sort("seq", ASCENDING)
+            .limit(limit)
+        )
+        return [d async for d in cursor]
+
+    async def has_earlier_pending(self, order_key: str, seq: int) -> bool:
+        """An earlier delivery for the same subscription and incident still waits (or is out):
+        this one must wait too, so HQ receives an incident's events in order."""
+        doc = await self.db[DELIVERIES].find_one(
+            {"order_key": order_key, "status": PENDING, "seq": {"$lt": seq}}, {"_id": 1}
+        )
+        return doc is not None
+
+    async def claim(self, doc: Document, now: datetime, lease_until: datetime, token: str) -> bool:
+        """Takes one try of a due delivery for this dispatcher, exactly once across replicas.
+
+        The try is named by the delivery's state as read (id, tries so far, due time); a unique
+        insert of that name is the lock (FerretDB v1 has no atomic findAndModify). The due time
+        then moves to the lease's end: nobody else sees it due meanwhile, and if this sender dies
+        the try comes due again under a new name."""
+        due = doc["due_at"]
+        name = f"{doc['_id']}:{int(doc.get('attempts', 0))}:{due.isoformat()}"
+        if not await claim_once(self.db, CLAIMS, name, delivery_id=doc["_id"], token=token, at=now):
+            return False
+        await self.db[DELIVERIES].update_one(
+            {"_id": doc["_id"]}, {"$set": {"due_at": lease_until, "lease": token}}
+        )
+        return True
+
+    async def finish_try(self, delivery_id: str, token: str, fields: Mapping[str, Any]) -> bool:
+        """Records the outcome of a try (fields include the new `attempts` count), only if our
+        lease still holds."""
+        result = await self.db[DELIVERIES].update_one(
+            {"_id": delivery_id, "lease": token}, {"$set": {**fields, "lease": None}}
+        )
+        return result.modified_count == 1
+
+    async def record_attempt(self, doc: Document) -> None:
+        try:
+            await self.db[ATTEMPTS].insert_one(doc)
+        except DuplicateKeyError:
+            pass
+
+    async def dead_unannounced(self, limit: int = 100) -> list[Document]:
+        cursor = (
+            self.db[DELIVERIES].find({"status": DEAD, "deadletter_published": False}).limit(limit)
+        )
+        return [d async for d in cursor]
+
+    async def mark_announced(self, delivery_id: str) -> None:
+        await self.db[DELIVERIES].update_one(
+            {"_id": delivery_id}, {"$set": {"deadletter_published": True}}
+        )
+
+    async def deliveries_of(self, subscription_id: str, *, limit: int) -> list[Document]:
+        cursor = (
+            self.db[DELIVERIES]
+            .find({"subscription_id": subscription_id}, {"body": 0, "lease": 0})
+            .sort("seq", DESCENDING)
+            .limit(limit)
+        )
+        return [d async for d in cursor]
+
+    async def attempts_of(self, delivery_ids: Sequence[str]) -> list[Document]:
+        if not delivery_ids:
+            return []
+        cursor = (
+            self.db[ATTEMPTS]
+            .find({"delivery_id": {"$in": list(delivery_ids)}})
+            .sort("attempt", ASCENDING)
+        )
+        return [d async for d in cursor]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.notify.domain.backoff import RetrySchedule
 from shared.settings import Settings
 
 
@@ -13,3 +15,35 @@ class NotifySettings(Settings):
     service: str = "notify"
     host: str = "127.0.0.1"
     port: int = 8003
+
+    # The console calls the incidents API from the browser (acknowledge) at this address.
+    incidents_base_url: str = "http://127.0.0.1:8002"
+    # Messages show times in the district's local time (China Standard Time, no DST).
+    display_utc_offset_h: float = 8.0
+
+    # Live stream (SSE).
+    stream_keepalive_s: float = Field(default=15.0, gt=0)
+    stream_poll_interval_s: float = Field(default=0.25, gt=0)  # tail of stored alerts
+    stream_queue_size: int = Field(default=1000, ge=1)  # per client; full ⇒ the client is dropped
+    stream_catchup_limit: int = Field(default=2000, ge=1)  # alerts replayed after Last-Event-ID
+    stream_gap_wait_s: float = Field(default=10.0, ge=0)  # wait for a late alert this long
+
+    # Webhooks: exponential backoff with jitter, for at least `webhook_retry_for_s`, then dead.
+    webhook_backoff_base_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_factor: float = Field(default=2.0, ge=1)
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0)
+    webhook_retry_for_s: float = Field(default=3900.0, ge=0)  # 65 min: "at least an hour"
+    webhook_jitter: float = Field(default=0.2, ge=0, lt=1)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_lease_s: float = Field(default=60.0, gt=0)  # > timeout: a claimed try is not re-sent
+    webhook_dispatch_interval_s: float = Field(default=0.5, gt=0)
+    webhook_batch: int = Field(default=50, ge=1)
+
+    def retry_schedule(self) -> RetrySchedule:
+        return RetrySchedule(
+            base_s=self.webhook_backoff_base_s,
+            factor=self.webhook_backoff_factor,
+            max_s=max(self.webhook_backoff_max_s, self.webhook_backoff_base_s),
+            retry_for_s=self.webhook_retry_for_s,
+            jitter=self.webhook_jitter,
+        )

@@ -26,6 +26,8 @@ from shared.events.notifications import (
     MessageDeadLettered,
     NotificationCreated,
     NotificationCreatedData,
+    WebhookDeadLettered,
+    WebhookDeadLetteredData,
 )
 from shared.events.patrol import (
     PatrolFinished,
@@ -56,6 +58,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     IncidentStatusChanged,
     NotificationCreated,
     MessageDeadLettered,
+    WebhookDeadLettered,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.model_fields["type"].default: cls for cls in EVENT_TYPES}
 
@@ -72,7 +75,8 @@ AnyEvent = Annotated[
     | IncidentAcknowledged
     | IncidentStatusChanged
     | NotificationCreated
-    | MessageDeadLettered,
+    | MessageDeadLettered
+    | WebhookDeadLettered,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
@@ -130,4 +134,6 @@ __all__ = [
     "NotificationCreatedData",
     "MessageDeadLettered",
     "DeadLetterData",
+    "WebhookDeadLettered",
+    "WebhookDeadLetteredData",
 ]

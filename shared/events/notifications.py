@@ -41,3 +41,25 @@ class MessageDeadLettered(Event):
     topic = DEADLETTER
     type: Literal["message.deadlettered"] = "message.deadlettered"
     data: DeadLetterData
+
+
+class WebhookDeadLetteredData(EventData):
+    """A webhook delivery notify gave up on after retrying for the configured period."""
+
+    delivery_id: str
+    subscription_id: str
+    url: str  # where it was sent (the secret is never part of an event)
+    event_id: str
+    event_type: str
+    subject_id: str | None
+    attempts: int
+    last_error: str
+    first_try_at: AwareDatetime | None = None
+    failed_at: AwareDatetime
+    body: str  # the exact JSON that was sent (signed) on every try
+
+
+class WebhookDeadLettered(Event):
+    topic = DEADLETTER
+    type: Literal["webhook.deadlettered"] = "webhook.deadlettered"
+    data: WebhookDeadLetteredData

@@ -22,6 +22,7 @@ from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
     NetworkTimeout,
+    OperationFailure,
     ServerSelectionTimeoutError,
 )
 
@@ -293,6 +294,13 @@ class ConsumerRunner:
         done = await self._deadletter(record, last_error, attempts=attempts)
         return True if done else None
 
+    def _is_transient(self, exc: BaseException) -> bool:
+        """An infrastructure fault: a listed type, or FerretDB's SQLite backend answering "database
+        is locked" (SQLITE_BUSY, an OperationFailure) while another writer holds the file."""
+        if isinstance(exc, self.transient_errors):
+            return True
+        return isinstance(exc, OperationFailure) and "SQLITE_BUSY" in str(exc)
+
     async def _with_transient_retry(
         self, call: Callable[[], Awaitable[None]], event_type: str
     ) -> None:
@@ -302,7 +310,9 @@ class ConsumerRunner:
             try:
                 await call()
                 return
-            except self.transient_errors as exc:
+            except Exception as exc:
+                if not self._is_transient(exc):
+                    raise
                 if self._stopping.is_set():
                     raise _Stopping from exc
                 metrics.handler_retries_total.labels(

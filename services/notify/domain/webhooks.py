@@ -1,0 +1,129 @@
+"""Webhook subscriptions for HQ (森防指): which events a subscription wants, the signed body it
+receives, and the checks on a new subscription.
+
+Pure: HMAC over bytes and plain rules; sending and storing happen in channels/webhook.py. The secret
+is an input here and never part of any value this module returns except the signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from shared.errors import InvalidInput
+
+# The events a subscription may ask for (the `X-Hulin-Event` header of a delivery).
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
+    "incident.opened",
+    "incident.escalated",
+    "incident.updated",
+    "incident.acknowledged",
+    "incident.status_changed",
+    "patrol.overdue",
+)
+MAX_LEVEL = 3
+SIGNATURE_PREFIX = "sha256="
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    url: str
+    types: tuple[str, ...] | None  # None: every webhook event type
+    min_level: int
+    unit: str  # the owner's unit: events outside its subtree are not sent
+    incident_types: tuple[str, ...] | None = None
+
+
+def check_url(url: str) -> str:
+    """An absolute http(s) URL with a host; anything else is refused."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise InvalidInput("url must be an http:// or https:// URL", field="url")
+    if not parts.hostname:
+        raise InvalidInput("url has no host", field="url")
+    return url.strip()
+
+
+def check_types(types: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Unknown event types are refused, naming the first one and the known ones."""
+    if types is None:
+        return None
+    for i, t in enumerate(types):
+        if t not in WEBHOOK_EVENT_TYPES:
+            known = ", ".join(WEBHOOK_EVENT_TYPES)
+            raise InvalidInput(f"unknown event type {t!r}; known: {known}", field=f"types[{i}]")
+    if not types:
+        raise InvalidInput("types, when given, must name at least one event type", field="types")
+    return tuple(dict.fromkeys(types))
+
+
+def check_incident_types(
+    types: Sequence[str] | None, known: Sequence[str]
+) -> tuple[str, ...] | None:
+    if types is None:
+        return None
+    for i, t in enumerate(types):
+        if t not in known:
+            raise InvalidInput(
+                f"unknown incident type {t!r}; known: {', '.join(known)}",
+                field=f"incident_types[{i}]",
+            )
+    return tuple(dict.fromkeys(types))
+
+
+def wants(
+    sub: Subscription,
+    *,
+    event_type: str,
+    level: int,
+    incident_type: str,
+    in_scope: bool,
+) -> bool:
+    """Does this subscription receive this event?"""
+    if not in_scope:
+        return False
+    if sub.types is not None and event_type not in sub.types:
+        return False
+    if sub.incident_types is not None and incident_type not in sub.incident_types:
+        return False
+    return level >= sub.min_level
+
+
+def delivery_body(
+    *,
+    delivery_id: str,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    alert: Mapping[str, Any],
+    message: Mapping[str, str],
+) -> bytes:
+    """The exact bytes sent on every try (so the signature never changes between tries)."""
+    doc = {
+        "delivery_id": delivery_id,
+        "event_id": event_id,
+        "event": event_type,
+        "occurred_at": occurred_at.isoformat(),
+        "alert": dict(alert),
+        "message": dict(message),
+    }
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """`sha256=<hex HMAC-SHA256 of the raw body>` (the `X-Hulin-Signature` header)."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does: constant-time comparison of the signature header."""
+    return hmac.compare_digest(sign(secret, body), header)

@@ -1,0 +1,171 @@
+"""Use cases of the notify service: turn an incident or patrol event into a plan (domain), store
+the alert, apply the plan to existing notifications, hand the dispatch to every channel, and publish
+`notification.created` only after the notifications are stored.
+
+Every step is idempotent (unique keys), so a redelivered event or a second replica changes nothing.
+Infrastructure errors propagate so the consumer retries; nothing here talks HTTP to another service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from services.notify.channels.base import Channel, Dispatch
+from services.notify.domain import alerts
+from services.notify.domain.alerts import AlertDraft, Plan, Rules
+from services.notify.repository import NotifyRepository
+from shared.clock import Clock
+from shared.events import (
+    Event,
+    IncidentAcknowledged,
+    IncidentEscalated,
+    IncidentOpened,
+    IncidentStatusChanged,
+    IncidentUpdated,
+    NotificationCreated,
+    NotificationCreatedData,
+    PatrolOverdue,
+)
+from shared.kafka import Publisher
+from shared.org import OrgDirectory
+from shared.policy import Policy
+
+log = logging.getLogger(__name__)
+
+REPORT_MERGED = "report_merged"
+
+
+def rules_from(policy: Policy) -> Rules:
+    return Rules(
+        sos_floor=policy.start_level(alerts.SOS_TYPE),
+        police_at_level=policy.escalation.start.sisluan.police_at_level,
+    )
+
+
+def alert_doc(draft: AlertDraft, now: datetime) -> dict[str, Any]:
+    """The stored alert, without its sequence number (the repository numbers it)."""
+    return {
+        "event_id": draft.event_id,
+        "event_type": draft.event_type,
+        "kind": draft.kind,
+        "alarm": draft.alarm,
+        "subject_id": draft.subject_id,
+        "incident_id": draft.incident_id,
+        "level": draft.level,
+        "type": draft.type,
+        "severity": draft.severity,
+        "status": draft.status,
+        "village": draft.village,
+        "township": draft.township,
+        "district": draft.district,
+        "lat": draft.lat,
+        "lon": draft.lon,
+        "at": draft.at,
+        "scope_units": list(draft.scope_units),
+        "facts": dict(draft.facts),
+        "stored_at": now,
+    }
+
+
+class NotifyHandlers:
+    def __init__(
+        self,
+        *,
+        repo: NotifyRepository,
+        org: OrgDirectory,
+        policy: Policy,
+        publisher: Publisher,
+        channels: Sequence[Channel],
+        clock: Clock,
+        producer: str,
+    ) -> None:
+        self.repo = repo
+        self.org = org
+        self.rules = rules_from(policy)
+        self.publisher = publisher
+        self.channels = list(channels)
+        self.clock = clock
+        self.producer = producer
+
+    # ---- event handlers (consumers.py routes event types here) --------------------------------
+    async def on_incident_opened(self, event: IncidentOpened) -> None:
+        plan = alerts.plan_opened(
+            str(event.id), event.data, event.occurred_at, self.org, self.rules
+        )
+        await self._apply(event, plan)
+
+    async def on_incident_escalated(self, event: IncidentEscalated) -> None:
+        await self._apply(
+            event, alerts.plan_escalated(str(event.id), event.data, self.org, self.rules)
+        )
+
+    async def on_incident_updated(self, event: IncidentUpdated) -> None:
+        plan = alerts.plan_updated(str(event.id), event.data, event.occurred_at, self.org)
+        await self._apply(event, plan)
+
+    async def on_incident_acknowledged(self, event: IncidentAcknowledged) -> None:
+        await self._apply(event, alerts.plan_acknowledged(str(event.id), event.data, self.org))
+
+    async def on_incident_status_changed(self, event: IncidentStatusChanged) -> None:
+        await self._apply(event, alerts.plan_status_changed(str(event.id), event.data, self.org))
+
+    async def on_patrol_overdue(self, event: PatrolOverdue) -> None:
+        plan = alerts.plan_overdue(str(event.id), event.data, event.occurred_at, self.org)
+        await self._apply(event, plan)
+
+    # ---- the one flow --------------------------------------------------------------------------
+    async def _apply(self, event: Event, plan: Plan) -> None:
+        event_id = str(event.id)
+        now = self.clock.now()
+        stored = await self._store_alert(plan.alert, now) if plan.alert is not None else None
+        subject = plan.alert.subject_id if plan.alert is not None else None
+        if subject is not None:
+            if plan.update is not None:
+                await self.repo.add_update(subject, plan.update, plan.facts_update, now)
+            elif plan.acknowledged_by is not None and plan.acknowledged_at is not None:
+                await self.repo.acknowledge(
+                    subject, plan.acknowledged_by, plan.acknowledged_at, plan.facts_update, now
+                )
+            elif plan.facts_update:
+                await self.repo.update_facts(subject, plan.facts_update, now)
+        dispatch = Dispatch(
+            event_id=event_id,
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+            alert=stored,
+            notifications=plan.notifications,
+        )
+        for channel in self.channels:
+            await channel.send(dispatch)
+        await self._publish_created(event_id, event)
+
+    async def _store_alert(self, draft: AlertDraft, now: datetime) -> Mapping[str, Any]:
+        """One stored alert per event, numbered in the district's sequence (the SSE id)."""
+        return await self.repo.insert_alert_numbered(alert_doc(draft, now))
+
+    async def _publish_created(self, event_id: str, cause: Event) -> None:
+        docs = await self.repo.unpublished_notifications(event_id)
+        if not docs:
+            return
+        channels = tuple(c.name for c in self.channels if c.name in ("inbox", "sse"))
+        events = [
+            NotificationCreated.new(
+                NotificationCreatedData(
+                    notification_id=d["_id"],
+                    incident_id=d.get("incident_id"),
+                    recipient_id=d["recipient_id"],
+                    kind=d["kind"],
+                    level=int(d["level"]),
+                    channels=channels,
+                ),
+                key=str(d.get("subject_id") or d["_id"]),
+                producer=self.producer,
+                correlation_id=cause.correlation_id,
+            )
+            for d in docs
+        ]
+        await self.publisher.publish_many(events)
+        await self.repo.mark_published([d["_id"] for d in docs])

@@ -1,0 +1,179 @@
+"""Webhooks for HQ against a real HTTP receiver: signed deliveries, one delivery id across retries,
+per-incident order, dead-lettering, and at most one send per try across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from services.notify.domain.webhooks import verify
+from services.notify.repository import DELIVERIES
+from services.notify.settings import NotifySettings
+from shared.events import WebhookDeadLettered
+from shared.topics import DEADLETTER
+from tests.integration.notify.conftest import (
+    FAST,
+    Notify,
+    escalated,
+    opened,
+    snapshot,
+    start_notify,
+)
+from tests.support.kafka import read_topic, wait_until
+
+SECRET = "hq-shared-secret-0123456789"
+HQ = "hq-500114"
+
+
+async def subscribe(n: Notify, url: str, **extra: Any) -> dict[str, Any]:
+    async with n.client(HQ) as c:
+        r = await c.post("/v1/webhooks", json={"url": url, "secret": SECRET, **extra})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert "secret" not in body and SECRET not in r.text
+    return dict(body)
+
+
+async def deliveries(n: Notify, sub_id: str) -> list[dict[str, Any]]:
+    async with n.client(HQ) as c:
+        r = await c.get(f"/v1/webhooks/{sub_id}/deliveries")
+    r.raise_for_status()
+    assert SECRET not in r.text
+    return list(r.json()["deliveries"])
+
+
+async def test_hq_webhook_receives_a_correctly_signed_delivery(
+    notify: Notify, receiver: Any
+) -> None:
+    rec = await receiver()
+    sub = await subscribe(notify, rec.url)
+    snap = snapshot(level=0)
+    await notify.publisher.publish(opened(snap))
+
+    await wait_until(lambda: rec.requests)
+    req = rec.requests[0]
+    headers, body = req["headers"], req["body"]
+    assert headers["x-hulin-signature"].startswith("sha256=")
+    assert verify(SECRET, body, headers["x-hulin-signature"])
+    assert not verify("another-secret", body, headers["x-hulin-signature"])
+    assert headers["x-hulin-event"] == "incident.opened"
+    doc = orjson.loads(body)
+    assert doc["delivery_id"] == headers["x-hulin-delivery"]
+    assert doc["alert"]["incident_id"] == snap.id and doc["event"] == "incident.opened"
+    assert "枫香村" in doc["message"]["title"]
+
+    async def delivered() -> Any:
+        ds = await deliveries(notify, sub["id"])
+        return ds if ds and ds[0]["status"] == "delivered" else None
+
+    ds = await wait_until(delivered)
+    assert ds[0]["id"] == headers["x-hulin-delivery"]
+    assert [(t["attempt"], t["status_code"], t["ok"]) for t in ds[0]["tries"]] == [(1, 204, True)]
+
+
+async def test_receiver_failing_three_times_gets_a_fourth_try_with_the_same_delivery_id(
+    notify: Notify, receiver: Any
+) -> None:
+    rec = await receiver(fail_first=3)
+    sub = await subscribe(notify, rec.url)
+    await notify.publisher.publish(opened(snapshot()))
+
+    await wait_until(lambda: len(rec.requests) >= 4, timeout_s=20)
+    ids = {r["headers"]["x-hulin-delivery"] for r in rec.requests}
+    assert len(ids) == 1
+    assert len({r["body"] for r in rec.requests}) == 1  # the same signed bytes every time
+    assert all(verify(SECRET, r["body"], r["headers"]["x-hulin-signature"]) for r in rec.requests)
+
+    async def delivered() -> Any:
+        ds = await deliveries(notify, sub["id"])
+        return ds if ds and ds[0]["status"] == "delivered" else None
+
+    ds = await wait_until(delivered)
+    tries = ds[0]["tries"]
+    assert [t["status_code"] for t in tries] == [500, 500, 500, 204]
+    assert ds[0]["attempts"] == 4 and ds[0]["last_error"] is None
+    await asyncio.sleep(0.6)
+    assert len(rec.requests) == 4  # nothing after success
+
+
+async def test_an_incident_events_reach_hq_in_order_even_when_the_first_is_retried(
+    notify: Notify, receiver: Any
+) -> None:
+    rec = await receiver(fail_first=2)
+    await subscribe(notify, rec.url)
+    snap = snapshot()
+    await notify.publisher.publish_many([opened(snap), escalated(snap, 0, 1)])
+
+    async def both_ok() -> bool:
+        return len(rec.requests) >= 4
+
+    await wait_until(both_ok, timeout_s=20)
+    events = [r["headers"]["x-hulin-event"] for r in rec.requests]
+    assert events == ["incident.opened"] * 3 + ["incident.escalated"]
+
+
+async def test_filters_by_event_type_and_level(notify: Notify, receiver: Any) -> None:
+    rec = await receiver()
+    await subscribe(notify, rec.url, types=["incident.escalated"], min_level=2)
+    snap = snapshot()
+    await notify.publisher.publish_many(
+        [opened(snap), escalated(snap, 0, 1), escalated(snap, 1, 2)]
+    )
+    await wait_until(lambda: rec.requests)
+    await asyncio.sleep(0.5)
+    assert len(rec.requests) == 1
+    doc = orjson.loads(rec.requests[0]["body"])
+    assert doc["event"] == "incident.escalated" and doc["alert"]["level"] == 2
+
+
+async def test_delivery_is_dead_lettered_after_the_retry_period(
+    settings_for: Any, token: Any, receiver: Any
+) -> None:
+    settings = settings_for(NotifySettings, **{**FAST, "webhook_retry_for_s": 0.8})
+    async for n in start_notify(settings, token):
+        rec = await receiver(always_fail=True)
+        sub = await subscribe(n, rec.url)
+        snap = snapshot()
+        await n.publisher.publish(opened(snap))
+
+        async def dead(n: Notify = n, sub_id: str = sub["id"]) -> Any:
+            ds = await deliveries(n, sub_id)
+            return ds if ds and ds[0]["status"] == "dead" else None
+
+        ds = await wait_until(dead, timeout_s=20)
+        assert len(ds[0]["tries"]) >= 2 and ds[0]["last_error"] == "HTTP 500"
+        events = await read_topic(settings, DEADLETTER, 1, timeout_s=10)
+        dl = [e for e in events if isinstance(e, WebhookDeadLettered)]
+        assert len(dl) == 1 and dl[0].data.delivery_id == ds[0]["id"]
+        assert dl[0].data.subject_id == snap.id and SECRET not in dl[0].to_json().decode()
+        tries = len(rec.requests)
+        await asyncio.sleep(0.6)
+        assert len(rec.requests) == tries  # a dead delivery is never sent again
+
+
+async def test_two_dispatchers_never_send_the_same_try_twice(
+    notify: Notify, token: Any, receiver: Any
+) -> None:
+    rec = await receiver()
+    await subscribe(notify, rec.url)
+    second = start_notify(notify.settings, token)
+    other = await second.__anext__()
+    try:
+        snaps = [snapshot() for _ in range(5)]
+        # Stop both periodic dispatchers from racing the test: call run_once by hand, together.
+        await notify.publisher.publish_many([opened(s) for s in snaps])
+
+        async def queued() -> bool:
+            return await notify.app.state.repo.db[DELIVERIES].count_documents({}) >= 5
+
+        await wait_until(queued)
+        a, b = notify.app.state.dispatcher, other.app.state.dispatcher
+        await asyncio.gather(*(d.run_once() for d in (a, b, a, b)))
+        await wait_until(lambda: len(rec.requests) >= 5)
+        await asyncio.sleep(0.5)
+    finally:
+        await second.aclose()
+    ids = [r["headers"]["x-hulin-delivery"] for r in rec.requests]
+    assert len(ids) == 5 and len(set(ids)) == 5
