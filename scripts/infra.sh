@@ -14,7 +14,9 @@ KAFKA_VERSION="3.9.1"
 FERRETDB_VERSION="v1.24.2"
 
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
-FERRETDB_BIN="$CACHE/bin/hulin-ferretdb-$FERRETDB_VERSION"
+# the binary's name carries a hash of our main and its module sums: editing either rebuilds it
+FERRETDB_SRC_HASH="$(cat "$ROOT/infra/ferretdb/main.go" "$ROOT/infra/ferretdb/go.sum" | sha1sum | cut -c1-10)"
+FERRETDB_BIN="$CACHE/bin/hulin-ferretdb-$FERRETDB_VERSION-$FERRETDB_SRC_HASH"
 mkdir -p "$CACHE" "$STATE/run" "$STATE/log"
 
 log() { printf '[infra] %s\n' "$*" >&2; }
