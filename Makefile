@@ -80,3 +80,8 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	@fc-list :lang=zh 2>/dev/null | grep -q . || apt-get install -y fonts-wqy-microhei \
 		|| (apt-get update && apt-get install -y fonts-wqy-microhei) || true
+
+# Incidents: HTTP intake, reports → stored incidents per second, escalation lag at 10,000 open
+# incidents (prints a Markdown table, writes bench/results/incidents.json).
+bench-incidents: infra
+	@$(PY) -m bench.incidents_bench $(BENCH_INCIDENTS_FLAGS)

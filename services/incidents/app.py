@@ -1,5 +1,6 @@
-"""App factory of the incidents service: wires real adapters; the lifespan starts and stops consumers
-and timers. Refuses to start on a broken org or policy file, with the loader's message."""
+"""App factory of the incidents service: wires real adapters; the lifespan starts and stops the
+consumers, the escalation engine and the outbox relay. Refuses to start on a broken org or policy
+file, with the loader's message."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from fastapi.responses import ORJSONResponse
 
 from services.incidents import routes
 from services.incidents.consumers import build_consumers
-from services.incidents.repository import INDEXES
+from services.incidents.handlers import IncidentsService
+from services.incidents.repository import IncidentsRepository, indexes_for
 from services.incidents.settings import IncidentsSettings
+from shared.clock import Clock, SystemClock
 from shared.http import install_common
 from shared.logging import configure_logging
 from shared.org import load_org
 from shared.policy import load_policy
-from shared.runtime import Runtime
+from shared.runtime import Periodic, Runtime
 
 
-def create_app(settings: IncidentsSettings | None = None) -> FastAPI:
+def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or IncidentsSettings()
     configure_logging(settings.service, settings.log_level)
     org = load_org(settings.org_file)
@@ -29,9 +32,29 @@ def create_app(settings: IncidentsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings, org=org, policy=policy)
+        service = IncidentsService(
+            repo=IncidentsRepository(runtime.db, shards=settings.incident_shards),
+            publisher=runtime.publisher,
+            org=org,
+            policy=policy,
+            settings=settings,
+            clock=clock or SystemClock(),
+        )
         app.state.runtime = runtime
+        app.state.service = service
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
-        await runtime.start(indexes=INDEXES, consumers=build_consumers(runtime))
+        periodics = [
+            # The rescan runs first (at start-up) so timers stored before a restart fire.
+            Periodic("timer-rescan", settings.timer_rescan_s, service.rescan_timers),
+            Periodic("escalation", settings.escalation_poll_s, service.run_due),
+            Periodic("outbox-relay", settings.relay_interval_s, service.relay),
+            Periodic("outbox-sweep", max(10.0, settings.change_retention_s / 4), service.sweep),
+        ]
+        await runtime.start(
+            indexes=indexes_for(settings.incident_shards),
+            consumers=build_consumers(runtime, service),
+            periodics=periodics,
+        )
         try:
             yield
         finally:

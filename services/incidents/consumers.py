@@ -1,10 +1,36 @@
-"""Which topic and event type go to which handler in the incidents service."""
+"""Which topic and event type go to which handler in the incidents service.
+
+- `hulin.reports` (keyed by village): report.submitted, in batches per partition, so one
+  village's reports are merged in order without locks.
+- `hulin.patrol`: ranger positions (for the nearest ranger on patrol) and finished patrols.
+"""
 
 from __future__ import annotations
 
+from services.incidents.handlers import IncidentsService
 from shared.kafka import ConsumerRunner
 from shared.runtime import Runtime
+from shared.topics import PATROL, REPORTS
 
 
-def build_consumers(runtime: Runtime) -> list[ConsumerRunner]:
-    return []
+def build_consumers(runtime: Runtime, service: IncidentsService) -> list[ConsumerRunner]:
+    reports = ConsumerRunner(
+        runtime.settings,
+        name="reports",
+        topics=[REPORTS],
+        handlers={},
+        batch_handlers={"report.submitted": service.on_reports},
+        publisher=runtime.publisher,
+        max_records=200,
+    )
+    patrol = ConsumerRunner(
+        runtime.settings,
+        name="patrol",
+        topics=[PATROL],
+        handlers={
+            "patrol.position_updated": service.on_position,
+            "patrol.finished": service.on_patrol_finished,
+        },
+        publisher=runtime.publisher,
+    )
+    return [reports, patrol]

@@ -1,7 +1,284 @@
-"""The only module of the incidents service that talks to MongoDB."""
+"""The only module of the incidents service that talks to MongoDB (FerretDB v1 in dev and tests).
+
+Every incident change is first *claimed* by inserting a change record whose `_id` is
+`<incident id>:<version it replaces>`: the unique `_id` makes the claim atomic on MongoDB and on
+FerretDB alike (FerretDB v1's findAndModify is a read then a separate write, so a conditional
+update is not a compare-and-set there). The record carries the new document and the events to
+publish — it is the outbox: a relay replays and publishes any record a crash left behind.
+
+FerretDB v1 pushes down only `{_id: x}` filters and scans the table for each of them, so incidents
+live in a few hash-sharded collections (`incidents_00`…) to keep each lookup short. Nothing here
+knows a rule of the domain.
+"""
 
 from __future__ import annotations
 
-from pymongo import IndexModel
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
-INDEXES: dict[str, list[IndexModel]] = {}
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+Document = dict[str, Any]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+REPORTS = "reports"
+REPORT_LINKS = "report_links"  # report id → incident id (insert-only: cheap on FerretDB)
+CELLS = "merge_cells"  # grid cells → open incidents in them, for merge candidates
+POSITIONS = "ranger_positions"  # latest position per ranger (from patrol.position_updated)
+DEFAULT_SHARDS = 16
+
+
+def shard_name(index: int) -> str:
+    return f"incidents_{index:02d}"
+
+
+def changes_name(index: int) -> str:
+    """Claimed changes (the outbox), sharded like the incidents they change."""
+    return f"incident_changes_{index:02d}"
+
+
+def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
+    """Indexes MongoDB uses for these queries (FerretDB v1 keeps them but scans anyway)."""
+    out: dict[str, list[IndexModel]] = {
+        REPORTS: [IndexModel([("reporter_id", ASCENDING)])],
+        POSITIONS: [IndexModel([("on_patrol", ASCENDING)])],
+    }
+    for i in range(shards):
+        out[shard_name(i)] = [
+            IndexModel([("next_timer_at", ASCENDING)]),
+            IndexModel([("status", ASCENDING), ("type", ASCENDING)]),
+            IndexModel([("village", ASCENDING), ("updated_at", DESCENDING)]),
+        ]
+        out[changes_name(i)] = [IndexModel([("published", ASCENDING), ("at", ASCENDING)])]
+    return out
+
+
+INDEXES = indexes_for()
+
+
+def _busy(exc: OperationFailure) -> bool:
+    text = str(exc)
+    return "SQLITE_BUSY" in text or "database is locked" in text
+
+
+async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 30) -> T:
+    """Retry a write that SQLite refused because another writer held the lock (FerretDB).
+    Writes are not serialized in-process on purpose: FerretDB's O(N) scan before each write runs
+    in parallel; only SQLite's final write is one at a time."""
+    delay = 0.01
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except OperationFailure as exc:
+            if not _busy(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    raise AssertionError("unreachable")
+
+
+class IncidentsRepository:
+    def __init__(self, db: AsyncDatabase[Document], *, shards: int = DEFAULT_SHARDS) -> None:
+        self.db = db
+        self.shards = shards
+
+    def _index(self, incident_id: str) -> int:
+        return zlib.crc32(incident_id.encode()) % self.shards
+
+    def _shard(self, incident_id: str) -> AsyncCollection[Document]:
+        return self.db[shard_name(self._index(incident_id))]
+
+    def _changes(self, incident_id: str) -> AsyncCollection[Document]:
+        return self.db[changes_name(self._index(incident_id))]
+
+    def _all_shards(self) -> list[AsyncCollection[Document]]:
+        return [self.db[shard_name(i)] for i in range(self.shards)]
+
+    def _all_changes(self) -> list[AsyncCollection[Document]]:
+        return [self.db[changes_name(i)] for i in range(self.shards)]
+
+    # --- incidents ------------------------------------------------------------------------------
+
+    async def get_incident(self, incident_id: str) -> Document | None:
+        return await self._shard(incident_id).find_one({"_id": incident_id})
+
+    async def commit(
+        self, *, base_version: int, doc: Document, events: Sequence[Document], at: datetime
+    ) -> str | None:
+        """Claim the change from `base_version` and store `doc`; returns the change id, or None
+        when someone else already changed that version (reload and decide again)."""
+        change_id = f"{doc['_id']}:{base_version}"
+        record = {
+            "_id": change_id,
+            "incident_id": doc["_id"],
+            "base_version": base_version,
+            "at": at,
+            "doc": doc,
+            "events": list(events),
+            "published": False,
+        }
+        try:
+            await with_busy_retry(lambda: self._changes(doc["_id"]).insert_one(record))
+        except DuplicateKeyError:
+            return None
+        await self.apply(doc)
+        return change_id
+
+    async def apply(self, doc: Document) -> None:
+        """Write an incident document (a claimed change, or a replay of one)."""
+        shard = self._shard(doc["_id"])
+        if doc.get("version") == 1:
+            try:
+                await with_busy_retry(lambda: shard.insert_one(doc))
+                return
+            except DuplicateKeyError:
+                pass
+        await with_busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
+
+    async def mark_published(self, change_ids: Iterable[str]) -> None:
+        """Published: keep only the small claim (it still guards its version for a while)."""
+        update = {"$set": {"published": True}, "$unset": {"doc": "", "events": ""}}
+        for change_id in change_ids:
+            col = self._changes(change_id.rsplit(":", 1)[0])
+            await with_busy_retry(
+                lambda col=col, cid=change_id: col.update_one({"_id": cid}, update)
+            )
+
+    async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
+        async def one(col: AsyncCollection[Document]) -> list[Document]:
+            query = {"published": False, "at": {"$lte": before}}
+            return await col.find(query).sort("at", ASCENDING).limit(limit).to_list()
+
+        parts = await asyncio.gather(*(one(c) for c in self._all_changes()))
+        pending = sorted((d for part in parts for d in part), key=lambda d: d["at"])
+        return pending[:limit]
+
+    async def sweep_changes(self, *, before: datetime) -> int:
+        deleted = 0
+        for col in self._all_changes():
+            result = await with_busy_retry(
+                lambda col=col: col.delete_many({"published": True, "at": {"$lte": before}})
+            )
+            deleted += result.deleted_count
+        return deleted
+
+    async def timers(self) -> list[tuple[str, datetime]]:
+        """(incident id, next_timer_at) of every incident with a timer set."""
+
+        async def one(col: AsyncCollection[Document]) -> list[Document]:
+            cursor = col.find({"next_timer_at": {"$ne": None}}, {"next_timer_at": 1})
+            return await cursor.to_list()
+
+        out: list[tuple[str, datetime]] = []
+        for docs in await asyncio.gather(*(one(c) for c in self._all_shards())):
+            out += [(d["_id"], d["next_timer_at"]) for d in docs if d.get("next_timer_at")]
+        return out
+
+    async def find_incidents(self, query: Document, *, limit: int) -> list[Document]:
+        """Incidents matching `query` (newest first), without their timelines."""
+
+        async def one(col: AsyncCollection[Document]) -> list[Document]:
+            cursor = col.find(query, {"timeline": 0}).sort("opened_at", DESCENDING).limit(limit)
+            return await cursor.to_list()
+
+        docs = [
+            d for part in await asyncio.gather(*(one(c) for c in self._all_shards())) for d in part
+        ]
+        docs.sort(key=lambda d: d["opened_at"], reverse=True)
+        return docs[:limit]
+
+    async def count_incidents(self) -> int:
+        counts = await asyncio.gather(*(c.count_documents({}) for c in self._all_shards()))
+        return sum(counts)
+
+    # --- merge cells ----------------------------------------------------------------------------
+
+    async def cell_members(self, keys: Sequence[str]) -> dict[str, Document]:
+        """Members (incident id → {lat, lon}) of the given cells."""
+        docs = await asyncio.gather(*(self.db[CELLS].find_one({"_id": k}) for k in keys))
+        members: dict[str, Document] = {}
+        for doc in docs:
+            if doc:
+                members.update(doc.get("members", {}))
+        return members
+
+    async def add_to_cell(self, key: str, incident_id: str, lat: float, lon: float) -> None:
+        await with_busy_retry(
+            lambda: self.db[CELLS].update_one(
+                {"_id": key},
+                {"$set": {f"members.{incident_id}": {"lat": lat, "lon": lon}}},
+                upsert=True,
+            )
+        )
+
+    async def remove_from_cell(self, key: str, incident_id: str) -> None:
+        await with_busy_retry(
+            lambda: self.db[CELLS].update_one(
+                {"_id": key}, {"$unset": {f"members.{incident_id}": ""}}
+            )
+        )
+
+    # --- reports --------------------------------------------------------------------------------
+
+    async def insert_report(self, doc: Document) -> bool:
+        """Store a report; False when one with this id is already stored."""
+        try:
+            await with_busy_retry(lambda: self.db[REPORTS].insert_one(doc))
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def insert_reports(self, docs: Sequence[Document]) -> None:
+        for doc in docs:
+            await self.insert_report(doc)
+
+    async def get_report(self, report_id: str) -> Document | None:
+        return await self.db[REPORTS].find_one({"_id": report_id})
+
+    async def link_report(self, report_id: str, incident_id: str, at: datetime) -> None:
+        try:
+            await with_busy_retry(
+                lambda: self.db[REPORT_LINKS].insert_one(
+                    {"_id": report_id, "incident_id": incident_id, "at": at}
+                )
+            )
+        except DuplicateKeyError:
+            pass  # linked already: a redelivered report
+
+    async def get_link(self, report_id: str) -> str | None:
+        doc = await self.db[REPORT_LINKS].find_one({"_id": report_id})
+        return None if doc is None else str(doc["incident_id"])
+
+    # --- ranger positions -----------------------------------------------------------------------
+
+    async def save_position(self, doc: Document) -> None:
+        """Keep the latest position per ranger (one ranger's events arrive in order, on one
+        partition, so read-then-write is safe here)."""
+        current = await self.db[POSITIONS].find_one({"_id": doc["_id"]})
+        if current is not None and current["t"] >= doc["t"]:
+            if current.get("patrol_id") == doc.get("patrol_id") or current["t"] > doc["t"]:
+                return
+        await with_busy_retry(
+            lambda: self.db[POSITIONS].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        )
+
+    async def end_patrol(self, ranger_id: str, patrol_id: str) -> None:
+        current = await self.db[POSITIONS].find_one({"_id": ranger_id})
+        if current is None or current.get("patrol_id") != patrol_id:
+            return
+        await with_busy_retry(
+            lambda: self.db[POSITIONS].update_one(
+                {"_id": ranger_id}, {"$set": {"on_patrol": False}}
+            )
+        )
+
+    async def positions_on_patrol(self) -> list[Document]:
+        return await self.db[POSITIONS].find({"on_patrol": True}).to_list()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import (
     AutoReconnect,
@@ -165,10 +165,14 @@ class ConsumerRunner:
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
         while True:
+            assigned = self._consumer.assignment()  # a rebalance may have taken some away
+            offsets = {tp: off for tp, off in offsets.items() if tp in assigned}
+            if not offsets:
+                return
             try:
                 await self._consumer.commit(offsets)
                 return
-            except CommitFailedError:
+            except (CommitFailedError, IllegalStateError):  # IllegalState: not assigned now
                 # The group rebalanced: these partitions are someone else's now and will be
                 # redelivered to them; handlers are idempotent, so that is safe.
                 log.warning("commit refused after a rebalance", extra={"group": self.group})

@@ -1,0 +1,61 @@
+"""Intake checks of a report from the app, beyond its shape: sizes and time from the policy file,
+the facts in `details`. Pure: `now` is passed in; raises InvalidInput naming the field."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from services.incidents.domain.grading import BOOLEAN_DETAILS, NUMERIC_DETAILS
+from shared.errors import InvalidInput
+from shared.policy import Policy
+
+MAX_DETAILS_BYTES = 8192
+MAX_PHOTO_REF_CHARS = 1024
+
+
+def check_report(
+    *,
+    observed_at: datetime,
+    description: str | None,
+    photos: list[str],
+    details: dict[str, Any],
+    now: datetime,
+    policy: Policy,
+) -> None:
+    limits = policy.reports
+    if description is not None and len(description) > limits.max_description_chars:
+        raise InvalidInput(
+            f"description has {len(description)} characters; at most "
+            f"{limits.max_description_chars}",
+            field="description",
+        )
+    if len(photos) > limits.max_photos:
+        raise InvalidInput(f"{len(photos)} photos; at most {limits.max_photos}", field="photos")
+    for i, ref in enumerate(photos):
+        if not ref.strip() or len(ref) > MAX_PHOTO_REF_CHARS:
+            raise InvalidInput(
+                f"a photo reference is 1–{MAX_PHOTO_REF_CHARS} characters", field=f"photos[{i}]"
+            )
+    tolerance = timedelta(seconds=policy.patrol.future_tolerance_s)
+    if observed_at > now + tolerance:
+        raise InvalidInput(
+            f"observed_at {observed_at.isoformat()} is in the future", field="observed_at"
+        )
+    if len(orjson.dumps(details)) > MAX_DETAILS_BYTES:
+        raise InvalidInput(f"details larger than {MAX_DETAILS_BYTES} bytes", field="details")
+    for key, kind in NUMERIC_DETAILS.items():
+        if key not in details:
+            continue
+        value = details[key]
+        ok = not isinstance(value, bool) and isinstance(value, int | float) and value >= 0
+        if ok and kind is int and isinstance(value, float) and not value.is_integer():
+            ok = False
+        if not ok:
+            what = "a whole number ≥ 0" if kind is int else "a number ≥ 0"
+            raise InvalidInput(f"{key} must be {what}", field=f"details.{key}")
+    for key in BOOLEAN_DETAILS:
+        if key in details and not isinstance(details[key], bool):
+            raise InvalidInput(f"{key} must be true or false", field=f"details.{key}")

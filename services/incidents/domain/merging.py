@@ -1,0 +1,100 @@
+"""Merging: a report joins an open incident of the same family within the policy's distance and
+time window instead of opening a new one — the chain hears about it once, not as a new alarm.
+Pure: candidates are given, nothing is looked up here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from services.incidents.domain.escalation import reassess
+from services.incidents.domain.grading import merge_details, severity_of
+from services.incidents.domain.incident import (
+    Incident,
+    Notice,
+    Outcome,
+    ReportFacts,
+    TimelineEntry,
+    add_timeline,
+)
+from shared.geo import haversine_m
+from shared.policy import Policy
+
+
+def within_window(
+    incident: Incident, report: ReportFacts, *, distance_m: float, window_s: float
+) -> bool:
+    """Same place and time: within `distance_m` of the incident's point and within `window_s` of
+    its observations (before its first or after its latest)."""
+    if haversine_m(incident.lat, incident.lon, report.lat, report.lon) > distance_m:
+        return False
+    window = timedelta(seconds=window_s)
+    return incident.observed_at - window <= report.observed_at <= incident.last_observed_at + window
+
+
+def find_merge_target(
+    candidates: Iterable[Incident], report: ReportFacts, policy: Policy
+) -> Incident | None:
+    """The nearest open incident of the report's family within its window, if any."""
+    family = policy.family_of(report.type)
+    distance_m, window_s = policy.window_for(report.type)
+    best: tuple[float, Incident] | None = None
+    for incident in candidates:
+        if not incident.is_open or incident.family != family:
+            continue
+        if not within_window(incident, report, distance_m=distance_m, window_s=window_s):
+            continue
+        d = haversine_m(incident.lat, incident.lon, report.lat, report.lon)
+        if best is None or d < best[0]:
+            best = (d, incident)
+    return None if best is None else best[1]
+
+
+def merge_into(
+    incident: Incident, report: ReportFacts, *, policy: Policy, now: datetime
+) -> Outcome:
+    """Add the report to the incident: its id, its facts, verification by field staff; regrade and
+    re-escalate if the facts now demand it. A report already merged changes nothing."""
+    if report.id in incident.report_ids:
+        return Outcome(incident)
+    details = merge_details(incident.details, report.details)
+    verify = not incident.verified and report.verifies
+    merged = incident.model_copy(
+        update={
+            "report_ids": (*incident.report_ids, report.id),
+            "last_observed_at": max(incident.last_observed_at, report.observed_at),
+            "observed_at": min(incident.observed_at, report.observed_at),
+            "details": details,
+            "severity": severity_of(incident.family, details),
+            "verified": incident.verified or report.verifies,
+            "pixels": max(incident.pixels or 0, report.pixels or 0) or None,
+            "updated_at": now,
+        }
+    )
+    who = report.reporter_id or report.source
+    entries = [
+        TimelineEntry(
+            at=now,
+            event="report_merged",
+            actor=report.reporter_id,
+            note=f"{report.type} report {report.id} from {who} joined",
+        )
+    ]
+    if verify:
+        entries.append(
+            TimelineEntry(
+                at=now, event="verified", actor=report.reporter_id, note="seen on the ground"
+            )
+        )
+    merged = merged.model_copy(update={"timeline": add_timeline(merged, *entries)})
+    notice = Notice(
+        kind="updated",
+        at=now,
+        reason="verified" if verify else "report_merged",
+        actor=report.reporter_id,
+        report_id=report.id,
+    )
+    after = reassess(
+        policy, incident, merged, now=now, actor=report.reporter_id, report_id=report.id
+    )
+    return Outcome(after.incident, (notice, *after.notices))

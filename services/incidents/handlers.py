@@ -1,0 +1,679 @@
+"""Use cases of the incidents service: load through the repository, apply the domain, store (a
+claimed change record that doubles as the outbox), then publish. Nothing here is HTTP or Kafka
+wiring, and no rule of the domain lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.incidents.domain import escalation, lifecycle, merging, pest_loop
+from services.incidents.domain.hotspots import Cluster, ParsedHotspots, is_low_confidence
+from services.incidents.domain.incident import Incident, Notice, Outcome, ReportFacts
+from services.incidents.domain.placement import OutsideDistrict, Placement, place
+from services.incidents.domain.verification import RangerPosition, nearest_ranger
+from services.incidents.repository import Document, IncidentsRepository
+from services.incidents.settings import IncidentsSettings
+from shared.auth import in_scope
+from shared.clock import Clock, as_utc
+from shared.errors import Conflict, NotFound
+from shared.events import (
+    Event,
+    IncidentAcknowledged,
+    IncidentAcknowledgedData,
+    IncidentChangeData,
+    IncidentEscalated,
+    IncidentEscalatedData,
+    IncidentOpened,
+    IncidentSnapshot,
+    IncidentStatusChanged,
+    IncidentStatusChangedData,
+    IncidentUpdated,
+    PatrolFinished,
+    PositionUpdated,
+    ReportSubmitted,
+    ReportSubmittedData,
+    parse_event,
+)
+from shared.kafka import Publisher
+from shared.org import Level, OrgDirectory, Person, Role
+from shared.policy import Policy
+
+log = logging.getLogger(__name__)
+
+INCIDENT_NAMESPACE = uuid.UUID("0b7d4c2e-5f61-4a8b-9c3d-2e1f0a9b8c7d")
+REPORT_EVENT_NAMESPACE = uuid.UUID("a3c1e5f7-2b4d-4e6f-8a0c-1d3e5f7a9b2c")
+CELL_DEG = 0.02  # merge-cell size; neighbours searched as far as the merge distance needs
+
+
+def incident_id_for(report_id: str) -> str:
+    """An incident opened by a report has an id derived from it: a redelivered report cannot
+    open a second incident."""
+    return str(uuid.uuid5(INCIDENT_NAMESPACE, report_id))
+
+
+def report_event_id(report_id: str) -> uuid.UUID:
+    return uuid.uuid5(REPORT_EVENT_NAMESPACE, report_id)
+
+
+# --- documents ↔ domain ------------------------------------------------------------------------
+
+
+def to_doc(incident: Incident, policy: Policy) -> Document:
+    doc = incident.model_dump(mode="python")
+    doc["_id"] = doc.pop("id")
+    doc["report_ids"] = list(incident.report_ids)
+    doc["next_timer_at"] = escalation.next_timer_at(policy, incident)
+    return doc
+
+
+def from_doc(doc: Document) -> Incident:
+    data = {k: v for k, v in doc.items() if k not in ("_id", "next_timer_at")}
+    data["id"] = doc["_id"]
+    return Incident.model_validate(data)
+
+
+def snapshot(incident: Incident) -> IncidentSnapshot:
+    return IncidentSnapshot(
+        id=incident.id,
+        type=incident.type,
+        family=incident.family,
+        status=incident.status,
+        severity=incident.severity,
+        verified=incident.verified,
+        village=incident.village,
+        township=incident.township,
+        district=incident.district,
+        lat=incident.lat,
+        lon=incident.lon,
+        report_ids=incident.report_ids,
+        escalation_level=incident.escalation_level,
+        next_escalation_at=(
+            as_utc(incident.next_escalation_at) if incident.next_escalation_at else None
+        ),
+        opened_at=as_utc(incident.opened_at),
+        observed_at=as_utc(incident.observed_at),
+        neighbour_units=incident.neighbour_units,
+        police=incident.police,
+        nearest_ranger_id=incident.nearest_ranger_id,
+        reporter_id=incident.reporter_id,
+        details={k: v for k, v in incident.details.items() if k != "evidence"},
+    )
+
+
+def event_for(notice: Notice, incident: Incident, producer: str) -> Event:
+    snap = snapshot(incident)
+    common: dict[str, Any] = {
+        "incident": snap,
+        "reason": notice.reason,
+        "actor": notice.actor,
+        "report_id": notice.report_id,
+    }
+    at = as_utc(notice.at)
+    kw: dict[str, Any] = {"key": incident.id, "producer": producer, "occurred_at": at}
+    if notice.kind == "opened":
+        return IncidentOpened.new(IncidentChangeData(**common), **kw)
+    if notice.kind == "updated":
+        return IncidentUpdated.new(IncidentChangeData(**common), **kw)
+    if notice.kind == "escalated":
+        assert notice.from_level is not None and notice.to_level is not None
+        data = IncidentEscalatedData(
+            **common, from_level=notice.from_level, to_level=notice.to_level, at=at
+        )
+        return IncidentEscalated.new(data, **kw)
+    if notice.kind == "acknowledged":
+        return IncidentAcknowledged.new(IncidentAcknowledgedData(**common, at=at), **kw)
+    assert notice.from_status is not None and notice.to_status is not None
+    changed = IncidentStatusChangedData(
+        **common,
+        from_status=notice.from_status,
+        to_status=notice.to_status,
+        at=at,
+        note=notice.note,
+    )
+    return IncidentStatusChanged.new(changed, **kw)
+
+
+def public_view(doc: Document) -> dict[str, Any]:
+    """The incident as the HTTP contract shows it (DESIGN.md fields, plus a few additive ones)."""
+    out = {k: v for k, v in doc.items() if k not in ("_id", "next_timer_at", "version")}
+    out["id"] = doc["_id"]
+    out.setdefault("timeline", [])
+    return out
+
+
+class TimerIndex:
+    """In-memory due times of incidents (a heap with lazy deletion). A hint only: the database
+    holds the truth, and each due incident is re-read and claimed before anything happens."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
+
+    def schedule(self, incident_id: str, at: datetime | None) -> None:
+        if at is None:
+            self._due.pop(incident_id, None)
+            return
+        at = as_utc(at)
+        if self._due.get(incident_id) == at:
+            return
+        self._due[incident_id] = at
+        heapq.heappush(self._heap, (at, incident_id))
+
+    def pop_due(self, now: datetime, limit: int) -> list[str]:
+        out: list[str] = []
+        while self._heap and len(out) < limit and self._heap[0][0] <= now:
+            at, incident_id = heapq.heappop(self._heap)
+            if self._due.get(incident_id) == at:
+                del self._due[incident_id]
+                out.append(incident_id)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+class _NotOpen(Exception):
+    """The merge target closed in the meantime: open a new incident instead."""
+
+
+class IncidentsService:
+    def __init__(
+        self,
+        *,
+        repo: IncidentsRepository,
+        publisher: Publisher,
+        org: OrgDirectory,
+        policy: Policy,
+        settings: IncidentsSettings,
+        clock: Clock,
+    ) -> None:
+        self.repo = repo
+        self.publisher = publisher
+        self.org = org
+        self.policy = policy
+        self.settings = settings
+        self.clock = clock
+        self.timers = TimerIndex()
+        self._fire_limit = asyncio.Semaphore(settings.escalation_concurrency)
+
+    # --- placement ------------------------------------------------------------------------------
+
+    def place(self, lat: float, lon: float) -> Placement:
+        return place(self.org, lat, lon, proximity_m=self.policy.escalation.boundary_proximity_m)
+
+    # --- intake ---------------------------------------------------------------------------------
+
+    async def submit_report(self, *, person: Person, report: dict[str, Any]) -> tuple[str, bool]:
+        """Store the report, then put it on Kafka keyed by village; a resend of the same id
+        republishes the stored report (same event id) and changes nothing. (id, first time)."""
+        doc = {**report, "_id": report["id"]}
+        del doc["id"]
+        created = await self.repo.insert_report(doc)
+        if not created:
+            stored = await self.repo.get_report(report["id"])
+            assert stored is not None
+            if stored.get("reporter_id") != person.id:
+                raise Conflict("a different report with this id exists", field="id")
+            doc = stored
+        await self.publisher.publish(self._report_event(doc))
+        return report["id"], created
+
+    def _report_event(self, doc: Document) -> ReportSubmitted:
+        data = ReportSubmittedData(
+            report_id=doc["_id"],
+            type=doc["type"],
+            lat=doc["lat"],
+            lon=doc["lon"],
+            observed_at=as_utc(doc["observed_at"]),
+            received_at=as_utc(doc["received_at"]),
+            reporter_id=doc.get("reporter_id"),
+            reporter_role=doc["reporter_role"],
+            source=doc.get("source", "app"),
+            village=doc["village"],
+            township=doc["township"],
+            district=doc["district"],
+            description=doc.get("description"),
+            photos=tuple(doc.get("photos", ())),
+            details=doc.get("details", {}),
+            pixels=doc.get("pixels"),
+        )
+        return ReportSubmitted.new(
+            data,
+            key=doc["village"],
+            producer=self.settings.service,
+            event_id=report_event_id(doc["_id"]),
+        )
+
+    async def ingest_hotspots(self, parsed: ParsedHotspots) -> dict[str, Any]:
+        """Drop low-confidence rows, cluster the rest, publish one satellite report per cluster
+        inside the district. Re-uploading a file makes the same report ids (idempotent)."""
+        from services.incidents.domain.hotspots import cluster
+
+        kept = [r for r in parsed.rows if not is_low_confidence(r, self.policy)]
+        dropped = len(parsed.rows) - len(kept)
+        now = self.clock.now()
+        docs: list[Document] = []
+        outside = 0
+        clusters: list[Cluster] = cluster(kept)
+        for c in clusters:
+            try:
+                where = self.place(c.lat, c.lon)
+            except OutsideDistrict:
+                outside += c.pixels
+                continue
+            docs.append(
+                {
+                    "_id": c.report_id,
+                    "type": "hotspot",
+                    "lat": c.lat,
+                    "lon": c.lon,
+                    "observed_at": c.observed_at,
+                    "received_at": now,
+                    "reporter_id": None,
+                    "reporter_role": "satellite",
+                    "source": "satellite",
+                    "village": where.village,
+                    "township": where.township,
+                    "district": where.district,
+                    "description": f"{c.pixels} FIRMS pixel(s), {c.rows[0].satellite}",
+                    "photos": [],
+                    "details": c.details(),
+                    "pixels": c.pixels,
+                }
+            )
+        await self.repo.insert_reports(docs)
+        await self.publisher.publish_many([self._report_event(d) for d in docs])
+        return {
+            "accepted": len(kept) - outside,
+            "reports": [d["_id"] for d in docs],
+            "dropped_low_confidence": dropped,
+            "outside_district": outside,
+            "rejected": [{"row": r.row, "reason": r.reason} for r in parsed.rejected],
+        }
+
+    async def get_report(self, *, person: Person, report_id: str) -> dict[str, Any]:
+        doc = await self.repo.get_report(report_id)
+        if doc is None:
+            raise NotFound("report not found")
+        own = doc.get("reporter_id") == person.id
+        if not own and not in_scope(self.org, person, doc["village"]):
+            raise NotFound("report not found")
+        out = {k: v for k, v in doc.items() if k != "_id"}
+        out["id"] = doc["_id"]
+        out["incident_id"] = await self.repo.get_link(report_id)
+        return out
+
+    # --- reports consumer -----------------------------------------------------------------------
+
+    async def on_reports(self, events: Sequence[ReportSubmitted]) -> None:
+        """One village partition's batch, in order: each report joins or opens an incident."""
+        for event in events:
+            await self.on_report(event)
+
+    async def on_report(self, event: ReportSubmitted) -> None:
+        d = event.data
+        # Idempotent without a lookup first: a redelivered report finds the incident it opened
+        # or joined among the candidates (merging it again changes nothing), and opening twice
+        # loses the claim of version 0 of the incident derived from the report id.
+        report = ReportFacts(
+            id=d.report_id,
+            type=d.type,
+            lat=d.lat,
+            lon=d.lon,
+            observed_at=d.observed_at,
+            received_at=d.received_at,
+            reporter_id=d.reporter_id,
+            reporter_role=d.reporter_role,
+            source=d.source,
+            village=d.village,
+            township=d.township,
+            district=d.district,
+            description=d.description,
+            photos=d.photos,
+            details=dict(d.details),
+            pixels=d.pixels,
+        )
+        own_id = incident_id_for(report.id)
+        candidates = await self._candidates(report)
+        target = merging.find_merge_target(candidates, report, self.policy)
+        if target is not None:
+            try:
+                outcome = await self._mutate(target.id, lambda inc: self._merge(inc, report))
+                await self.repo.link_report(report.id, outcome.incident.id, self.clock.now())
+                return
+            except _NotOpen:
+                pass
+        await self._open(report, own_id)
+
+    def _merge(self, incident: Incident, report: ReportFacts) -> Outcome:
+        if not incident.is_open:
+            raise _NotOpen
+        return merging.merge_into(incident, report, policy=self.policy, now=self.clock.now())
+
+    async def _open(self, report: ReportFacts, incident_id: str) -> None:
+        now = self.clock.now()
+        placement = self._placement_of(report)
+        nearest = None
+        if not report.verifies:
+            nearest = nearest_ranger(
+                [
+                    RangerPosition(p["_id"], p["lat"], p["lon"], p["t"], p.get("on_patrol", True))
+                    for p in await self.repo.positions_on_patrol()
+                ],
+                report.lat,
+                report.lon,
+                now=now,
+                max_age_s=self.settings.position_max_age_s,
+            )
+        outcome = lifecycle.open_incident(
+            report,
+            incident_id=incident_id,
+            placement=placement,
+            policy=self.policy,
+            now=now,
+            nearest_ranger_id=nearest,
+        )
+        incident = outcome.incident.model_copy(update={"version": 1})
+        # False: opened before (a redelivery after a crash); the relay publishes what was left,
+        # and the cell and link below are idempotent.
+        await self._commit(0, incident, outcome.notices)
+        own_cell = self._cells_around(incident.family, incident.lat, incident.lon, 0.0)[0]
+        await self.repo.add_to_cell(own_cell, incident.id, incident.lat, incident.lon)
+        await self.repo.link_report(report.id, incident.id, now)
+
+    def _placement_of(self, report: ReportFacts) -> Placement:
+        """The village the intake placed the report in; neighbours from the org directory."""
+        try:
+            return self.place(report.lat, report.lon)
+        except OutsideDistrict:
+            m = self.policy.escalation.boundary_proximity_m
+            return Placement(
+                village=report.village,
+                township=report.township,
+                district=report.district,
+                neighbour_units=tuple(
+                    u.code for u in self.org.neighbour_units(report.lat, report.lon, m)
+                ),
+                near_district_boundary=True,
+            )
+
+    def _cells_around(self, family: str, lat: float, lon: float, metres: float) -> list[str]:
+        """Keys of the cells within `metres` of the point (its own cell first)."""
+        cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
+        cell_m = 111_320.0 * CELL_DEG * max(0.05, math.cos(math.radians(min(abs(lat) + 1, 89))))
+        reach = math.ceil(metres / cell_m) if metres > 0 else 0
+        keys = [f"{family}:{cx}:{cy}"]
+        for dx in range(-reach, reach + 1):
+            for dy in range(-reach, reach + 1):
+                if dx or dy:
+                    keys.append(f"{family}:{cx + dx}:{cy + dy}")
+        return keys
+
+    async def _candidates(self, report: ReportFacts) -> list[Incident]:
+        family = self.policy.family_of(report.type)
+        distance_m, _ = self.policy.window_for(report.type)
+        keys = self._cells_around(family, report.lat, report.lon, distance_m)
+        members = await self.repo.cell_members(keys)
+        from shared.geo import haversine_m
+
+        near = [
+            iid
+            for iid, m in members.items()
+            if haversine_m(report.lat, report.lon, m["lat"], m["lon"]) <= distance_m
+        ]
+        docs = await asyncio.gather(*(self.repo.get_incident(i) for i in near))
+        out: list[Incident] = []
+        for iid, doc in zip(near, docs, strict=True):
+            if doc is None:
+                continue
+            incident = from_doc(doc)
+            if incident.is_open:
+                out.append(incident)
+            else:
+                for key in self._cells_around(family, incident.lat, incident.lon, 0.0)[:1]:
+                    await self.repo.remove_from_cell(key, iid)
+        return out
+
+    # --- patrol consumer ------------------------------------------------------------------------
+
+    async def on_position(self, event: PositionUpdated) -> None:
+        d = event.data
+        await self.repo.save_position(
+            {
+                "_id": d.ranger_id,
+                "patrol_id": d.patrol_id,
+                "village": d.village,
+                "lat": d.lat,
+                "lon": d.lon,
+                "t": d.t,
+                "on_patrol": d.on_patrol,
+            }
+        )
+
+    async def on_patrol_finished(self, event: PatrolFinished) -> None:
+        await self.repo.end_patrol(event.data.ranger_id, event.data.patrol_id)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    async def load_in_scope(self, person: Person, incident_id: str) -> Incident:
+        doc = await self.repo.get_incident(incident_id)
+        if doc is None or not in_scope(self.org, person, doc["village"]):
+            raise NotFound("incident not found")
+        return from_doc(doc)
+
+    async def acknowledge(self, *, person: Person, incident_id: str, note: str | None) -> Incident:
+        await self.load_in_scope(person, incident_id)
+        actor = lifecycle.Actor(person.id, person.role.value)
+        outcome = await self._mutate(
+            incident_id,
+            lambda inc: lifecycle.acknowledge(inc, actor=actor, now=self.clock.now(), note=note),
+        )
+        return outcome.incident
+
+    async def transition(
+        self,
+        *,
+        person: Person,
+        incident_id: str,
+        to: str,
+        note: str | None,
+        evidence: dict[str, Any] | None,
+    ) -> Incident:
+        await self.load_in_scope(person, incident_id)
+        actor = lifecycle.Actor(person.id, person.role.value)
+        if to.startswith("pest_step:"):
+            ev = dict(evidence or {})
+            result = ev.pop("result", None)
+            return await self.pest_step(
+                person=person,
+                incident_id=incident_id,
+                step=to.split(":", 1)[1],
+                evidence=ev,
+                result=result,
+                note=note,
+            )
+        outcome = await self._mutate(
+            incident_id,
+            lambda inc: lifecycle.transition(
+                inc,
+                to=to,
+                actor=actor,
+                now=self.clock.now(),
+                policy=self.policy,
+                note=note,
+                evidence=evidence,
+            ),
+        )
+        return outcome.incident
+
+    async def pest_step(
+        self,
+        *,
+        person: Person,
+        incident_id: str,
+        step: str,
+        evidence: dict[str, Any],
+        result: str | None,
+        note: str | None,
+    ) -> Incident:
+        await self.load_in_scope(person, incident_id)
+        actor = lifecycle.Actor(person.id, person.role.value)
+        outcome = await self._mutate(
+            incident_id,
+            lambda inc: pest_loop.record_step(
+                inc,
+                step=step,
+                evidence=evidence,
+                actor=actor,
+                now=self.clock.now(),
+                policy=self.policy,
+                result=result,
+                note=note,
+            ),
+        )
+        return outcome.incident
+
+    # --- queries --------------------------------------------------------------------------------
+
+    async def get_incident(self, *, person: Person, incident_id: str) -> dict[str, Any]:
+        doc = await self.repo.get_incident(incident_id)
+        if doc is None or not in_scope(self.org, person, doc["village"]):
+            raise NotFound("incident not found")
+        return public_view(doc)
+
+    async def list_incidents(
+        self,
+        *,
+        person: Person,
+        status: str | None,
+        type_: str | None,
+        unit: str | None,
+        since: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        if person.role == Role.PUBLIC:
+            return []
+        root = unit or person.unit
+        if not in_scope(self.org, person, root):
+            raise NotFound("unit not found")
+        level = self.org.unit(root).level
+        field = {Level.VILLAGE: "village", Level.TOWNSHIP: "township"}.get(level, "district")
+        query: dict[str, Any] = {field: root}
+        if status:
+            query["status"] = status
+        if type_:
+            query["type"] = type_
+        if since:
+            query["updated_at"] = {"$gte": since}
+        docs = await self.repo.find_incidents(query, limit=limit)
+        return [public_view(d) for d in docs]
+
+    # --- storing and publishing -----------------------------------------------------------------
+
+    async def _mutate(
+        self, incident_id: str, change: Callable[[Incident], Outcome], *, attempts: int = 20
+    ) -> Outcome:
+        """Read, decide, claim the change of that version, store, publish. If someone else
+        changed the incident in between, read again and decide again."""
+        for attempt in range(attempts):
+            doc = await self.repo.get_incident(incident_id)
+            if doc is None:
+                raise NotFound("incident not found")
+            current = from_doc(doc)
+            outcome = change(current)
+            if outcome.incident == current:
+                self.timers.schedule(incident_id, escalation.next_timer_at(self.policy, current))
+                return outcome
+            new = outcome.incident.model_copy(update={"version": current.version + 1})
+            if await self._commit(current.version, new, outcome.notices):
+                return Outcome(new, outcome.notices)
+            await asyncio.sleep(0.01 * (attempt + 1))
+        raise Conflict("the incident is being changed by others; try again", field="id")
+
+    async def _commit(
+        self, base_version: int, incident: Incident, notices: Sequence[Notice]
+    ) -> bool:
+        events = [event_for(n, incident, self.settings.service) for n in notices]
+        change_id = await self.repo.commit(
+            base_version=base_version,
+            doc=to_doc(incident, self.policy),
+            events=[e.model_dump(mode="json") for e in events],
+            at=self.clock.now(),
+        )
+        if change_id is None:
+            return False
+        self.timers.schedule(incident.id, escalation.next_timer_at(self.policy, incident))
+        try:
+            await self.publisher.publish_many(events)
+        except Exception:
+            log.warning("publish failed; the relay will retry", exc_info=True)
+            return True
+        try:
+            await self.repo.mark_published([change_id])
+        except Exception:
+            log.warning("could not mark change published; the relay will", exc_info=True)
+        return True
+
+    # --- the escalation engine ------------------------------------------------------------------
+
+    async def run_due(self) -> int:
+        """Fire every due timer (in batches while there is a backlog); returns how many fired."""
+        fired = 0
+        while True:
+            due = self.timers.pop_due(self.clock.now(), self.settings.escalation_batch)
+            if not due:
+                return fired
+            await asyncio.gather(*(self._fire(i) for i in due))
+            fired += len(due)
+
+    async def _fire(self, incident_id: str) -> None:
+        async with self._fire_limit:
+            try:
+                await self._mutate(
+                    incident_id,
+                    lambda inc: escalation.on_timer(self.policy, inc, now=self.clock.now()),
+                )
+            except NotFound:
+                self.timers.schedule(incident_id, None)
+            except Exception:
+                log.exception("escalation failed; retrying soon", extra={"incident": incident_id})
+                self.timers.schedule(incident_id, self.clock.now() + timedelta(seconds=1))
+
+    async def rescan_timers(self) -> None:
+        for incident_id, at in await self.repo.timers():
+            self.timers.schedule(incident_id, at)
+
+    async def relay(self) -> int:
+        """Publish changes whose writer died before publishing (replaying the document first if
+        it never reached the incident)."""
+        before = self.clock.now() - timedelta(seconds=self.settings.relay_grace_s)
+        pending = await self.repo.pending_changes(before=before, limit=500)
+        for change in pending:
+            doc = change.get("doc")
+            if doc is not None:
+                current = await self.repo.get_incident(change["incident_id"])
+                if current is None or current.get("version", 0) <= change["base_version"]:
+                    await self.repo.apply(doc)
+                    self.timers.schedule(doc["_id"], doc.get("next_timer_at"))
+            events: list[Event] = []
+            for raw in change.get("events", []):
+                try:
+                    events.append(parse_event(raw))
+                except (ValidationError, ValueError):
+                    log.error("unpublishable event in change %s", change["_id"])
+            await self.publisher.publish_many(events)
+            await self.repo.mark_published([change["_id"]])
+        return len(pending)
+
+    async def sweep(self) -> None:
+        before = self.clock.now() - timedelta(seconds=self.settings.change_retention_s)
+        await self.repo.sweep_changes(before=before)
