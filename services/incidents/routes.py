@@ -15,27 +15,16 @@ from services.incidents.domain.intake import check_report
 from services.incidents.handlers import IncidentsService
 from shared.auth import CurrentPerson, require_role
 from shared.errors import InvalidInput
+from shared.events.reports import ReportType
 from shared.geo import gcj02_to_wgs84
 from shared.org import Role
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
+# what an app may report: every type but `hotspot`, which only satellite data opens
 AppReportType = Literal[
     "fire",
     "smoke",
-    "pest",
-    "illegal_logging",
-    "poaching",
-    "illegal_digging",
-    "land_occupation",
-    "wildlife_damage",
-    "sos",
-    "other",
-]
-IncidentType = Literal[
-    "fire",
-    "smoke",
-    "hotspot",
     "pest",
     "illegal_logging",
     "poaching",
@@ -172,7 +161,7 @@ async def list_incidents(
     person: CurrentPerson,
     service: Service,
     status: Status | None = None,
-    type: IncidentType | None = None,  # noqa: A002 - the contract's parameter name
+    type: ReportType | None = None,  # noqa: A002 - the contract's parameter name
     unit: str | None = None,
     since: Annotated[AwareDatetime | None, Query(description="changed at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
