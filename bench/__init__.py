@@ -1,0 +1,1 @@
+"""Hulin benchmarks: `make bench` (see bench/run_all.py); results in bench/results/."""
