@@ -12,10 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -145,6 +148,75 @@ class BrowserOriginsMiddleware:
         await self._inner(scope, receive, send)
 
 
+# Faults of the infrastructure seen by a request: the caller should retry, not report a bug.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (PyMongoConnectionFailure, KafkaError)
+
+
+async def _infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("request failed on the infrastructure", extra={"error": repr(exc)})
+    body = error_body("the database or the message broker is unavailable; retry shortly", [])
+    body["code"] = "unavailable"
+    return JSONResponse(status_code=503, content=body, headers={"Retry-After": "5"})
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HulinError",
+    "type": "object",
+    "required": ["detail", "errors"],
+    "properties": {
+        "detail": {"type": "string", "description": "what is wrong, in one line"},
+        "errors": {
+            "type": "array",
+            "description": "each faulty field and why",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+        "code": {"type": "string", "description": "a stable machine-readable error code"},
+    },
+}
+ERROR_RESPONSES = {
+    "401": "missing, invalid or expired bearer token",
+    "403": "your role may not do this",
+    "404": "not found, or outside your scope",
+    "409": "conflicts with the current state",
+    "422": "a field is invalid: `errors` names each one and why",
+    "503": "the database or the broker is unavailable; retry",
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document describes the error answers the apps really give (not FastAPI's
+    default validation shape), on every /v1 operation."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["HTTPValidationError"] = ERROR_SCHEMA  # keeps FastAPI's own $refs valid
+        schemas.pop("ValidationError", None)
+        ref = {"$ref": "#/components/schemas/HTTPValidationError"}
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1"):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in ERROR_RESPONSES.items():
+                    responses[status] = {
+                        "description": description,
+                        "content": {"application/json": {"schema": ref}},
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_common(app: FastAPI, service: str) -> None:
     """Health, readiness, metrics, error mapping, CORS and the request middleware."""
     app.state.readiness = {}
@@ -152,6 +224,9 @@ def install_common(app: FastAPI, service: str) -> None:
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HulinError, _hulin_error)
+    for error in INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(error, _infrastructure_error)
+    _document_errors(app)
 
     @app.get("/healthz", tags=["ops"], summary="Alive (the process answers)")
     async def healthz() -> dict[str, str]:

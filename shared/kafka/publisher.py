@@ -7,30 +7,72 @@ Never publish before the state the event describes is stored: callers publish af
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from shared import metrics
 from shared.events.base import Event
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
+
+
+# After a broker restart an idempotent producer can be left with a producer id or sequence the
+# broker no longer accepts, and then fails every send (aio-libs/aiokafka#1017). The cure is a new
+# producer (a new producer id); the events are sent again, which consumers tolerate (idempotent).
+PRODUCER_STATE_ERRORS: tuple[type[BaseException], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    ProducerFenced,
+)
+
 
 class Publisher:
     def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
         self.settings = settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"{settings.service}-publisher",
+        self.linger_ms = linger_ms
+        self._producer = self._new_producer()
+        self._started = False
+        self._generation = 0
+        self._reset_lock = asyncio.Lock()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            client_id=f"{self.settings.service}-publisher",
             acks="all",
             enable_idempotence=True,
-            linger_ms=linger_ms,
+            linger_ms=self.linger_ms,
             max_batch_size=1024 * 1024,
             max_request_size=8 * 1024 * 1024,
             request_timeout_ms=15000,
         )
-        self._started = False
+
+    async def _reset(self, generation: int) -> None:
+        """Replace a producer stuck in a state the broker refuses (once per failed generation)."""
+        async with self._reset_lock:
+            if generation != self._generation:
+                return  # another caller already replaced it
+            log.warning("replacing the Kafka producer after a producer-state error")
+            old, self._producer = self._producer, self._new_producer()
+            self._generation += 1
+            try:
+                await old.stop()
+            except Exception:
+                log.debug("stopping the old producer failed", exc_info=True)
+            await self._producer.start()
 
     async def start(self, *, timeout_s: float = 60.0) -> None:
         """Connect, waiting for the broker for up to `timeout_s` (it may still be starting)."""
@@ -58,10 +100,12 @@ class Publisher:
         if not events:
             return
         start = time.perf_counter()
-        futures = []
-        for event in events:
-            futures.append(await self._send(event, key))
-        await asyncio.gather(*futures)
+
+        async def send_all() -> None:
+            futures = [await self._send(event, key) for event in events]
+            await asyncio.gather(*futures)
+
+        await self._with_producer_recovery(send_all)
         elapsed = time.perf_counter() - start
         for event in events:
             topic = self.settings.topic(event.topic)
@@ -91,8 +135,21 @@ class Publisher:
         key: bytes | None,
         headers: Iterable[tuple[str, bytes]] = (),
     ) -> None:
-        """Send pre-serialised bytes to a full topic name (dead letters, benchmarks)."""
-        await self._producer.send_and_wait(topic, value=value, key=key, headers=list(headers))
+        """Send pre-serialised bytes to a full topic name (bulk paths, dead letters, benchmarks)."""
+        hdrs = list(headers)
+
+        async def send() -> None:
+            await self._producer.send_and_wait(topic, value=value, key=key, headers=hdrs)
+
+        await self._with_producer_recovery(send)
+
+    async def _with_producer_recovery(self, send: Callable[[], Awaitable[None]]) -> None:
+        generation = self._generation
+        try:
+            await send()
+        except PRODUCER_STATE_ERRORS:
+            await self._reset(generation)
+            await send()  # once more on the new producer; a second failure goes to the caller
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the broker answers a metadata request now (for /readyz)."""

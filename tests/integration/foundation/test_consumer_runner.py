@@ -134,3 +134,32 @@ async def test_failing_handler_dead_letters_and_the_consumer_goes_on(
     assert "unparseable" in poison.data.error and poison.data.original_key == "rg-x"
     assert by_error
     assert handled == ["good-1"]
+
+
+async def test_publisher_replaces_a_producer_the_broker_no_longer_accepts(
+    settings_for: Callable[..., Settings],
+) -> None:
+    """After a broker restart aiokafka's idempotent producer can fail every send with
+    OutOfOrderSequenceNumber; the publisher must start a new producer and send again."""
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    settings = settings_for(Settings, service="itest")
+    await ensure_topics(settings)
+    publisher = Publisher(settings)
+    await publisher.start()
+    tries: list[int] = []
+
+    async def stuck_once() -> None:
+        tries.append(id(publisher._producer))
+        if len(tries) == 1:
+            raise OutOfOrderSequenceNumber()
+        await publisher.publish(started("after-reset"))
+
+    try:
+        await publisher._with_producer_recovery(stuck_once)
+        assert len(tries) == 2 and tries[0] != tries[1], "a new producer must be used"
+        await publisher.publish(started("later"))
+    finally:
+        await publisher.stop()
+    got = [e.data.patrol_id for e in await read_topic(settings, PATROL, 2)]  # type: ignore[attr-defined]
+    assert got == ["after-reset", "later"]
