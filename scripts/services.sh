@@ -27,8 +27,13 @@ start_one() { # name port
   local name="$1" port="$2" i
   if port_open "$port"; then log "$name already on :$port"; return 0; fi
   log "starting $name on 127.0.0.1:$port"
-  (cd "$ROOT" && HULIN_PORT="$port" nohup "$PY" -m "services.$name" \
-    >>"$STATE/log/$name.log" 2>&1 </dev/null & echo $! >"$STATE/run/$name.pid")
+  # Only the service itself goes to the background, with every stream redirected: a backgrounded
+  # `cd && ...` list would leave a shell holding the caller's stdout open for the service's life.
+  (
+    cd "$ROOT"
+    HULIN_PORT="$port" nohup "$PY" -m "services.$name" >>"$STATE/log/$name.log" 2>&1 </dev/null &
+    echo $! >"$STATE/run/$name.pid"
+  )
 }
 
 wait_ready() { # name port
