@@ -22,6 +22,11 @@ def build_consumers(runtime: Runtime, handlers: NotifyHandlers) -> list[Consumer
                 "incident.status_changed": handlers.on_incident_status_changed,
                 "patrol.overdue": handlers.on_patrol_overdue,
             },
+            batch_handlers={
+                "incident.opened": handlers.on_incident_opened_batch,
+                "incident.escalated": handlers.on_incident_escalated_batch,
+                "patrol.overdue": handlers.on_patrol_overdue_batch,
+            },
             publisher=runtime.publisher,
         )
     ]

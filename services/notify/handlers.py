@@ -15,7 +15,7 @@ from typing import Any
 
 from services.notify.channels.base import Channel, Dispatch
 from services.notify.domain import alerts
-from services.notify.domain.alerts import AlertDraft, Plan, Rules
+from services.notify.domain.alerts import AlertDraft, NotificationDraft, Plan, Rules
 from services.notify.repository import NotifyRepository
 from shared.clock import Clock
 from shared.events import (
@@ -92,14 +92,23 @@ class NotifyHandlers:
 
     # ---- event handlers (consumers.py routes event types here) --------------------------------
     async def on_incident_opened(self, event: IncidentOpened) -> None:
-        plan = alerts.plan_opened(
-            str(event.id), event.data, event.occurred_at, self.org, self.rules
+        await self.on_incident_opened_batch([event])
+
+    async def on_incident_opened_batch(self, events: Sequence[IncidentOpened]) -> None:
+        """Consecutive incident.opened events of one partition, stored in one go."""
+        await self._apply_many(
+            [
+                (e, alerts.plan_opened(str(e.id), e.data, e.occurred_at, self.org, self.rules))
+                for e in events
+            ]
         )
-        await self._apply(event, plan)
 
     async def on_incident_escalated(self, event: IncidentEscalated) -> None:
-        await self._apply(
-            event, alerts.plan_escalated(str(event.id), event.data, self.org, self.rules)
+        await self.on_incident_escalated_batch([event])
+
+    async def on_incident_escalated_batch(self, events: Sequence[IncidentEscalated]) -> None:
+        await self._apply_many(
+            [(e, alerts.plan_escalated(str(e.id), e.data, self.org, self.rules)) for e in events]
         )
 
     async def on_incident_updated(self, event: IncidentUpdated) -> None:
@@ -113,59 +122,102 @@ class NotifyHandlers:
         await self._apply(event, alerts.plan_status_changed(str(event.id), event.data, self.org))
 
     async def on_patrol_overdue(self, event: PatrolOverdue) -> None:
-        plan = alerts.plan_overdue(str(event.id), event.data, event.occurred_at, self.org)
-        await self._apply(event, plan)
+        await self.on_patrol_overdue_batch([event])
+
+    async def on_patrol_overdue_batch(self, events: Sequence[PatrolOverdue]) -> None:
+        await self._apply_many(
+            [(e, alerts.plan_overdue(str(e.id), e.data, e.occurred_at, self.org)) for e in events]
+        )
 
     # ---- the one flow --------------------------------------------------------------------------
     async def _apply(self, event: Event, plan: Plan) -> None:
-        event_id = str(event.id)
+        await self._apply_many([(event, plan)])
+
+    async def _apply_many(self, items: Sequence[tuple[Event, Plan]]) -> None:
+        """Store each alert (numbered, and at once on this process's live streams), apply the
+        plans to existing notifications, then hand all dispatches to the channels together (one
+        write of notifications) and announce the new notifications."""
         now = self.clock.now()
-        stored = await self._store_alert(plan.alert, now) if plan.alert is not None else None
-        subject = plan.alert.subject_id if plan.alert is not None else None
-        if subject is not None:
-            if plan.update is not None:
-                await self.repo.add_update(subject, plan.update, plan.facts_update, now)
-            elif plan.acknowledged_by is not None and plan.acknowledged_at is not None:
-                await self.repo.acknowledge(
-                    subject, plan.acknowledged_by, plan.acknowledged_at, plan.facts_update, now
-                )
-            elif plan.facts_update:
-                await self.repo.update_facts(subject, plan.facts_update, now)
-        dispatch = Dispatch(
-            event_id=event_id,
-            event_type=event.type,
-            occurred_at=event.occurred_at,
-            alert=stored,
-            notifications=plan.notifications,
-        )
+        live = [c for c in self.channels if c.name == "sse"]
+        dispatches: list[Dispatch] = []
+        for event, plan in items:
+            stored = await self._store_alert(plan.alert, now) if plan.alert is not None else None
+            dispatch = Dispatch(
+                event_id=str(event.id),
+                event_type=event.type,
+                occurred_at=event.occurred_at,
+                alert=stored,
+                notifications=plan.notifications,
+            )
+            if stored is not None:
+                for channel in live:  # in memory only; the alert is stored
+                    await channel.send(dispatch)
+            await self._apply_to_existing(plan, now)
+            dispatches.append(dispatch)
+        known: set[str] | None = None  # notifications stored before (None: no inbox channel)
         for channel in self.channels:
-            await channel.send(dispatch)
-        await self._publish_created(event_id, event)
+            if channel.name == "sse":
+                continue
+            send_many = getattr(channel, "send_many", None)
+            if send_many is not None:
+                result = await send_many(dispatches)
+            else:
+                for dispatch in dispatches:
+                    await channel.send(dispatch)
+                result = None
+            if channel.name == "inbox":
+                known = set(result or ())
+        if known is not None:
+            await self._publish_created(items, known, now)
+
+    async def _apply_to_existing(self, plan: Plan, now: datetime) -> None:
+        subject = plan.alert.subject_id if plan.alert is not None else None
+        if subject is None:
+            return
+        if plan.update is not None:
+            await self.repo.add_update(subject, plan.update, plan.facts_update, now)
+        elif plan.acknowledged_by is not None and plan.acknowledged_at is not None:
+            await self.repo.acknowledge(
+                subject, plan.acknowledged_by, plan.acknowledged_at, plan.facts_update, now
+            )
+        elif plan.facts_update:
+            await self.repo.update_facts(subject, plan.facts_update, now)
 
     async def _store_alert(self, draft: AlertDraft, now: datetime) -> Mapping[str, Any]:
         """One stored alert per event, numbered in the district's sequence (the SSE id)."""
         return await self.repo.insert_alert_numbered(alert_doc(draft, now))
 
-    async def _publish_created(self, event_id: str, cause: Event) -> None:
-        docs = await self.repo.unpublished_notifications(event_id)
-        if not docs:
+    async def _publish_created(
+        self, items: Sequence[tuple[Event, Plan]], known: set[str], now: datetime
+    ) -> None:
+        """`notification.created` once per notification, after it is stored: new ones at once;
+        ones stored before (a redelivery) only if they were never announced."""
+        drafts: dict[str, tuple[NotificationDraft, Event]] = {}
+        for event, plan in items:
+            for draft in plan.notifications:
+                drafts.setdefault(draft.id, (draft, event))
+        if not drafts:
+            return
+        announced = await self.repo.published_among(sorted(known & drafts.keys()))
+        todo = [(d, e) for i, (d, e) in drafts.items() if i not in announced]
+        if not todo:
             return
         channels = tuple(c.name for c in self.channels if c.name in ("inbox", "sse"))
         events = [
             NotificationCreated.new(
                 NotificationCreatedData(
-                    notification_id=d["_id"],
-                    incident_id=d.get("incident_id"),
-                    recipient_id=d["recipient_id"],
-                    kind=d["kind"],
-                    level=int(d["level"]),
+                    notification_id=d.id,
+                    incident_id=d.incident_id,
+                    recipient_id=d.recipient_id,
+                    kind=d.kind,
+                    level=int(d.level),
                     channels=channels,
                 ),
-                key=str(d.get("subject_id") or d["_id"]),
+                key=str(d.subject_id or d.id),
                 producer=self.producer,
                 correlation_id=cause.correlation_id,
             )
-            for d in docs
+            for d, cause in todo
         ]
         await self.publisher.publish_many(events)
-        await self.repo.mark_published([d["_id"] for d in docs])
+        await self.repo.mark_published([d.id for d, _ in todo], now)

@@ -3,22 +3,31 @@
 the webhook delivery outbox and its log of tries.
 
 Every write is idempotent through a unique key; nothing here decides who hears what.
+
+FerretDB v1 (SQLite) pushes down no filter but an exact `{_id: <string>}`: every other query scans
+and decodes the whole collection. So the hot path (an incident event → alert + notifications) only
+inserts (unique-index checks are SQLite's) and reads by exact `_id`: an alert's `_id` is its place
+in the district's sequence (`alert_id`), the last number this process stored is kept in memory, and
+notifications are written in one `insert_many` per batch. Scans remain only on rare paths (a
+duplicate key, a reconnecting stream's catch-up, listings).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.db import Document
 from shared.locks import claim_once
 
 NOTIFICATIONS = "notifications"
+PUBLISHED = "notifications_published"  # one marker per notification announced on Kafka
 ALERTS = "alerts"
 CLAIMS = "webhook_claims"
 WEBHOOKS = "webhooks"
@@ -58,28 +67,62 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+DUPLICATE_KEY = 11000
+
+
+def alert_id(district: str, seq: int) -> str:
+    """The `_id` of a district's alert number `seq`: the tail reads the next one by exact id."""
+    return f"{district}:{seq:012d}"
+
+
+async def insert_many_new(collection: Any, docs: Sequence[Document]) -> set[str]:
+    """Inserts every document whose `_id` (or other unique key) is new, in one round trip;
+    returns the `_id`s that were already there (a duplicate is success). Other errors raise."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        dups: set[str] = set()
+        for err in exc.details.get("writeErrors", []):
+            if err.get("code") != DUPLICATE_KEY:
+                raise
+            dups.add(str(docs[int(err["index"])]["_id"]))
+        return dups
+    return set()
+
+
 class NotifyRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
+        self._last_seq: dict[str, int] = {}  # district → the highest number known to be taken
+        self._numbering = asyncio.Lock()  # this process numbers one alert at a time
 
     # ---- notifications (inboxes) -------------------------------------------------------------
     async def insert_notification(self, doc: Document) -> bool:
         """True when new; a notification with the same key already there is success."""
-        try:
-            await self.db[NOTIFICATIONS].insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
+        return not await self.insert_notifications([doc])
 
-    async def unpublished_notifications(self, event_id: str) -> list[Document]:
-        cursor = self.db[NOTIFICATIONS].find({"event_id": event_id, "published": False})
-        return [d async for d in cursor]
+    async def insert_notifications(self, docs: Sequence[Document]) -> set[str]:
+        """One write for many notifications; returns the ids that already existed."""
+        unique = list({d["_id"]: d for d in docs}.values())
+        return await insert_many_new(self.db[NOTIFICATIONS], unique)
 
-    async def mark_published(self, ids: Sequence[str]) -> None:
-        if ids:
-            await self.db[NOTIFICATIONS].update_many(
-                {"_id": {"$in": list(ids)}}, {"$set": {"published": True}}
-            )
+    async def published_among(self, ids: Sequence[str]) -> set[str]:
+        """Which of these notifications were announced already (only asked for duplicates)."""
+        if not ids:
+            return set()
+        if len(ids) == 1:
+            doc = await self.db[PUBLISHED].find_one({"_id": ids[0]})
+            return {ids[0]} if doc is not None else set()
+        cursor = self.db[PUBLISHED].find({"_id": {"$in": list(ids)}}, {"_id": 1})
+        return {str(d["_id"]) async for d in cursor}
+
+    async def mark_published(self, ids: Sequence[str], now: datetime | None = None) -> None:
+        """Markers, inserted (an update would scan the notifications on FerretDB)."""
+        await insert_many_new(
+            self.db[PUBLISHED], [{"_id": i, "at": now} for i in dict.fromkeys(ids)]
+        )
 
     async def add_update(
         self,
@@ -147,21 +190,34 @@ class NotifyRepository:
         """Stores the alert of one event with the next sequence number of its district, or returns
         the alert already stored for that event (a redelivery, or another replica was first).
 
-        The number is "highest + 1", made unique by the (district, seq) index: FerretDB v1 has no
-        atomic findAndModify/$inc (concurrent increments lose updates), but a unique insert is
-        atomic. So a number is only taken once its predecessor exists: no gaps, commit order."""
+        The number is "highest + 1", made unique by the `_id` (district:seq) and the event by the
+        `event_id` index: FerretDB v1 has no atomic findAndModify/$inc, but a unique insert is
+        atomic. So a number is only taken once its predecessor exists: no gaps, commit order.
+        The highest number is remembered in memory; only a duplicate key (another replica took the
+        number, or the event is stored already) costs a scan to look again."""
         district = doc["district"]
-        for _ in range(max_tries):
-            existing = await self.alert_by_event(doc["event_id"])
-            if existing is not None:
-                return existing
-            numbered = {**doc, "seq": await self.max_seq(district) + 1}
-            try:
-                await self.db[ALERTS].insert_one(numbered)
+        async with self._numbering:
+            for _ in range(max_tries):
+                last = self._last_seq.get(district)
+                if last is None:
+                    last = await self.max_seq(district)
+                seq = last + 1
+                numbered = {**doc, "_id": alert_id(district, seq), "seq": seq}
+                try:
+                    await self.db[ALERTS].insert_one(numbered)
+                except DuplicateKeyError:
+                    self._last_seq.pop(district, None)
+                    existing = await self.alert_by_event(doc["event_id"])
+                    if existing is not None:
+                        return existing
+                    continue  # the number was taken by another replica: look again
+                self._last_seq[district] = seq
                 return numbered
-            except DuplicateKeyError:
-                continue  # the number (or the event) was taken meanwhile: look again
         raise RuntimeError(f"could not number an alert of district {district}")
+
+    async def alert_at(self, district: str, seq: int) -> Document | None:
+        """Alert number `seq` of the district, by exact `_id` (the one cheap query on FerretDB)."""
+        return await self.db[ALERTS].find_one({"_id": alert_id(district, seq)})
 
     async def max_seq(self, district: str) -> int:
         doc = await self.db[ALERTS].find_one({"district": district}, sort=[("seq", DESCENDING)])

@@ -3,6 +3,7 @@ read through `GET /v1/inbox`. It never sends anything outside the database."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +36,6 @@ def notification_doc(draft: NotificationDraft, *, event_id: str, now: datetime) 
         "acknowledged_at": None,
         "acknowledged_by": None,
         "event_id": event_id,
-        "published": False,
     }
 
 
@@ -47,8 +47,15 @@ class InboxChannel:
         self.clock = clock
 
     async def send(self, dispatch: Dispatch) -> None:
+        await self.send_many([dispatch])
+
+    async def send_many(self, dispatches: Sequence[Dispatch]) -> set[str]:
+        """Stores the notifications of many dispatches in one write; returns the ids that were
+        stored already (a redelivered event, or another replica was first)."""
         now = self.clock.now()
-        for draft in dispatch.notifications:
-            await self.repo.insert_notification(
-                notification_doc(draft, event_id=dispatch.event_id, now=now)
-            )
+        docs = [
+            notification_doc(draft, event_id=d.event_id, now=now)
+            for d in dispatches
+            for draft in d.notifications
+        ]
+        return await self.repo.insert_notifications(docs)

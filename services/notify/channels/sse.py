@@ -1,10 +1,11 @@
 """The live-stream channel: stored alerts fanned out to the SSE clients of this process.
 
 Several notify replicas may run, so the stream is fed from the stored alerts: each process tails the
-alerts collection by sequence (`AlertHub.poll`), and the local consumer also offers its own alerts
-at once for low latency; the hub drops duplicates by sequence. Every client has a bounded queue: a
-slow or dead client is dropped (it reconnects with Last-Event-ID and catches up from the store) and
-never slows the others or the consumer. Nothing here blocks on a client.
+alerts collection by sequence (`AlertHub.poll`, asking for the next numbers by exact `_id` — the
+only query FerretDB does not decode the whole collection for), and the local consumer also offers
+its own alerts at once for low latency; the hub drops duplicates by sequence. Every client has a
+bounded queue: a slow or dead client is dropped (it reconnects with Last-Event-ID and catches up
+from the store) and never slows the others or the consumer. Nothing here blocks on a client.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ stream_dropped_total = Counter(
 stream_alerts_total = Counter("hulin_stream_alerts_total", "Alerts fanned out to SSE clients")
 
 SEEN_MAX = 50_000  # sequences remembered to drop duplicates between push and tail
-GAPS_MAX = 1_000
 
 
 @dataclass(eq=False)
@@ -90,7 +90,8 @@ class AlertHub:
         self._seen[seq] = None
         if len(self._seen) > SEEN_MAX:
             self._seen.popitem(last=False)
-        self._gaps.pop(seq, None)
+        if self.cursor is not None and seq == self.cursor + 1:
+            self.cursor = seq  # stored by this process: the tail need not read it back
         scope = alert.get("scope_units") or ()
         for sub in list(self.subscribers):
             if sub.unit not in scope:
@@ -107,30 +108,42 @@ class AlertHub:
 
     async def poll(self) -> int:
         """Tail the stored alerts: what other replicas stored reaches this process's clients.
-        A sequence skipped (an insert still in flight elsewhere) is looked for again for a while."""
+
+        Numbers are taken in order (each only once its predecessor exists), so the tail reads
+        `cursor + 1`, `cursor + 2`, ... by exact id until one is missing. A number missing while a
+        later one exists (an insert lost or still in flight) is skipped after `gap_wait_s`."""
         if self.cursor is None:
             self.cursor = await self.repo.max_seq(self.district)
             return 0
-        docs = await self.repo.alerts_after(self.district, self.cursor, limit=self.poll_limit)
-        now = time.monotonic()
-        if self._gaps:
-            late = await self.repo.alerts_by_seq(self.district, self._gaps)
-            for doc in sorted(late, key=lambda d: int(d["seq"])):
-                self.offer(doc)
-            for seq, since in list(self._gaps.items()):
-                if now - since > self.gap_wait_s:
-                    del self._gaps[seq]
-        fetched = {int(d["seq"]) for d in docs}
-        if fetched:
-            top = max(fetched)
-            for seq in range(self.cursor + 1, top):
-                if seq not in fetched and seq not in self._seen and len(self._gaps) < GAPS_MAX:
-                    self._gaps.setdefault(seq, now)
-            self.cursor = top
         count = 0
-        for doc in docs:
+        for _ in range(self.poll_limit):
+            nxt = self.cursor + 1
+            doc = await self.repo.alert_at(self.district, nxt)
+            if doc is None:
+                if nxt in self._seen:  # offered locally, not visible yet to this read
+                    self.cursor = nxt
+                    continue
+                break
+            self._gaps.clear()
+            self.cursor = nxt
             count += self.offer(doc)
+        else:
+            return count
+        await self._check_gap()
         return count
+
+    async def _check_gap(self) -> None:
+        assert self.cursor is not None
+        later = await self.repo.alert_at(self.district, self.cursor + 2)
+        now = time.monotonic()
+        if later is None:
+            self._gaps.clear()
+            return
+        since = self._gaps.setdefault(self.cursor + 1, now)
+        if now - since >= self.gap_wait_s:
+            log.warning("alert number missing; skipped", extra={"seq": self.cursor + 1})
+            self._gaps.clear()
+            self.cursor += 1
 
 
 class SseChannel:

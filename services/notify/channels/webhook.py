@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,11 +65,21 @@ class WebhookChannel:
         self.utc_offset_h = utc_offset_h
 
     async def send(self, dispatch: Dispatch) -> None:
-        alert = dispatch.alert
-        if alert is None:
+        await self.send_many([dispatch])
+
+    async def send_many(self, dispatches: Sequence[Dispatch]) -> None:
+        """One read of the subscriptions for a whole batch of dispatches."""
+        if not any(d.alert is not None for d in dispatches):
             return
         subs = [subscription_of(d) for d in await self.repo.active_subscriptions()]
         if not subs:
+            return
+        for dispatch in dispatches:
+            await self._send(dispatch, subs)
+
+    async def _send(self, dispatch: Dispatch, subs: Sequence[webhooks.Subscription]) -> None:
+        alert = dispatch.alert
+        if alert is None:
             return
         now = self.clock.now()
         view = alert_view(alert, self.catalog, DEFAULT_LANGUAGE, utc_offset_h=self.utc_offset_h)
