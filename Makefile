@@ -77,7 +77,7 @@ bench-patrol: infra
 # fonts so the page and its screenshot show Chinese. Runs as root on CI's fresh machine.
 .PHONY: browser
 browser:
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	@fc-list :lang=zh 2>/dev/null | grep -q . || apt-get install -y fonts-wqy-microhei \
 		|| (apt-get update && apt-get install -y fonts-wqy-microhei) || true
 
