@@ -319,12 +319,14 @@ class System:
     async def drop_database(self, mongo_uri: str | None = None) -> None:
         from pymongo import AsyncMongoClient
 
+        from shared.db import drop_databases
+
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             mongo_uri or os.environ.get("HULIN_MONGO_URI", "mongodb://127.0.0.1:27017"),
             serverSelectionTimeoutMS=3000,
         )
         try:
-            await client.drop_database(self.db)
+            await drop_databases(client, self.db)
         except Exception:
             pass
         finally:

@@ -35,6 +35,7 @@ from services.incidents.handlers import to_doc
 from services.incidents.repository import REPORT_LINKS, IncidentsRepository
 from services.incidents.settings import IncidentsSettings
 from shared.auth import issue_token
+from shared.db import drop_databases
 from shared.events import IncidentEscalated, ReportSubmitted, ReportSubmittedData, parse_event
 from shared.kafka import Publisher, ensure_topics
 from shared.org import Level, load_org
@@ -76,7 +77,7 @@ def settings(run: str, **kw: Any) -> IncidentsSettings:
 async def drop(s: IncidentsSettings) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_uri)
     try:
-        await client.drop_database(s.mongo_db)
+        await drop_databases(client, s.mongo_db)
     finally:
         await client.close()
 
@@ -172,7 +173,7 @@ async def bench_pipeline(n: int, duplicate_share: float) -> dict[str, Any]:
             )
         async with serve(create_app(s)):
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_uri)
-            links = client[s.mongo_db][REPORT_LINKS]
+            links = client[s.database_name][REPORT_LINKS]
             publisher = Publisher(s)
             await publisher.start()
             start = time.perf_counter()
@@ -187,7 +188,7 @@ async def bench_pipeline(n: int, duplicate_share: float) -> dict[str, Any]:
                 if time.perf_counter() - start > 900:
                     break
             elapsed = time.perf_counter() - start
-            repo = IncidentsRepository(client[s.mongo_db], shards=s.incident_shards)
+            repo = IncidentsRepository(client[s.database_name], shards=s.incident_shards)
             incidents = await repo.count_incidents()
             await client.close()
         return {
@@ -211,7 +212,7 @@ async def bench_escalation(n: int, window_s: float, lead_s: float) -> dict[str, 
     try:
         await ensure_topics(s)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_uri, tz_aware=True)
-        repo = IncidentsRepository(client[s.mongo_db], shards=s.incident_shards)
+        repo = IncidentsRepository(client[s.database_name], shards=s.incident_shards)
         now = datetime.now(UTC)
         first_due = now + timedelta(seconds=lead_s)
         deadlines: dict[str, datetime] = {}
@@ -251,7 +252,7 @@ async def bench_escalation(n: int, window_s: float, lead_s: float) -> dict[str, 
             by_shard.setdefault(repo._shard(incident.id).name, []).append(doc)
         t = time.perf_counter()
         for name, docs in by_shard.items():
-            await client[s.mongo_db][name].insert_many(docs, ordered=False)
+            await client[s.database_name][name].insert_many(docs, ordered=False)
         seeded_s = time.perf_counter() - t
 
         consumer = AIOKafkaConsumer(

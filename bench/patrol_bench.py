@@ -258,8 +258,10 @@ async def main() -> None:
     kafka = await ceiling(settings, args.seconds)
     from pymongo import AsyncMongoClient
 
+    from shared.db import drop_databases
+
     mc: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri)
-    await mc.drop_database(settings.mongo_db)
+    await drop_databases(mc, settings.mongo_db)
     await mc.close()
 
     ratio = service["points_per_s"] / kafka["points_per_s"]

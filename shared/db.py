@@ -32,7 +32,7 @@ def connect(settings: Settings) -> AsyncMongoClient[Document]:
 
 
 def database(client: AsyncMongoClient[Document], settings: Settings) -> AsyncDatabase[Document]:
-    return client[settings.mongo_db]
+    return client[settings.database_name]
 
 
 async def ping(db: AsyncDatabase[Document], timeout_s: float = 2.0) -> bool:
@@ -54,6 +54,13 @@ async def ensure_indexes(
     for collection, models in indexes.items():
         for model in models:
             await db[collection].create_indexes([model])
+
+
+async def drop_databases(client: AsyncMongoClient[Document], prefix: str) -> None:
+    """Drop every database of a deployment (`<prefix>_<service>`); for tests and benchmarks."""
+    for name in await client.list_database_names():
+        if name == prefix or name.startswith(f"{prefix}_"):
+            await client.drop_database(name)
 
 
 async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Document) -> bool:

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
             raise ValueError("HULIN_JWT_PUBLIC_KEY_FILE is required with HULIN_JWT_ALGORITHM=RS256")
         return self
 
+    @property
+    def database_name(self) -> str:
+        """Each service keeps its collections in a database of its own (`<mongo_db>_<service>`):
+        nobody reads another's, and on FerretDB/SQLite each gets its own file and write lock."""
+        return f"{self.mongo_db}_{self.service}"
+
     def topic(self, name: str) -> str:
         """The full topic name for a logical one (`hulin.reports` → `<prefix>hulin.reports`)."""
         return f"{self.topic_prefix}{name}"

@@ -10,6 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.auth import issue_token
+from shared.db import drop_databases
 from shared.settings import Settings
 from tests.support.infra import ensure_infra, unique_name
 
@@ -48,7 +49,7 @@ async def settings_for(
     yield make
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:27017")
     try:
-        await client.drop_database(isolation["mongo_db"])
+        await drop_databases(client, isolation["mongo_db"])
     finally:
         await client.close()
 

@@ -15,6 +15,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from shared.auth import issue_token
+from shared.db import drop_databases
 from shared.org import Level, OrgDirectory, Role, load_org
 from shared.settings import Settings
 from tests.support.infra import ensure_infra, unique_name
@@ -78,7 +79,7 @@ async def running_system(
     finally:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:27017")
         try:
-            await client.drop_database(system.db)
+            await drop_databases(client, system.db)
         finally:
             await client.close()
 
