@@ -89,6 +89,8 @@ start_kafka() {
   fetch_kafka
   kafka_config
   log "starting Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  # a broker keeps files open per partition segment; the default 20000 runs out with many topics
+  ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$ROOT/infra/kafka/log4j.properties" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$STATE/kafka/server.properties" \

@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 
 from shared.auth import issue_token
 from shared.db import drop_databases
+from shared.kafka.admin import delete_topics_with_prefix
 from shared.settings import Settings
 from tests.support.infra import ensure_infra, unique_name
 
@@ -41,7 +42,7 @@ async def settings_for(
     infra: None, isolation: dict[str, str]
 ) -> AsyncIterator[Callable[..., Any]]:
     """`settings_for(SettingsClass, **overrides)` → settings bound to this test's topics and db.
-    The test's database is dropped afterwards."""
+    The test's databases and topics are deleted afterwards."""
 
     def make(cls: type[Settings] = Settings, **overrides: Any) -> Any:
         return cls(**{**isolation, **overrides})
@@ -52,6 +53,8 @@ async def settings_for(
         await drop_databases(client, isolation["mongo_db"])
     finally:
         await client.close()
+    # Each test's topics go too: thousands of left-over partitions exhaust the broker's files.
+    await delete_topics_with_prefix(Settings().kafka_bootstrap, isolation["topic_prefix"])
 
 
 @pytest.fixture

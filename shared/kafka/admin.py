@@ -14,6 +14,22 @@ from shared.topics import TOPICS
 log = logging.getLogger(__name__)
 
 
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix` (a test's or a benchmark's own); an
+    empty prefix is refused, so this can never wipe a deployment's topics."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="hulin-cleanup")
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(
     settings: Settings, *, replication_factor: int = 1, timeout_s: float = 30.0
 ) -> list[str]:

@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 
 from shared.auth import issue_token
 from shared.db import drop_databases
+from shared.kafka.admin import delete_topics_with_prefix
 from shared.org import Level, OrgDirectory, Role, load_org
 from shared.settings import Settings
 from tests.support.infra import ensure_infra, unique_name
@@ -82,6 +83,7 @@ async def running_system(
             await drop_databases(client, system.db)
         finally:
             await client.close()
+        await delete_topics_with_prefix("127.0.0.1:9092", system.prefix)
 
 
 def bearer(person_id: str) -> dict[str, str]:
