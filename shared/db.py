@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.settings import Settings
 
@@ -61,6 +61,15 @@ async def drop_databases(client: AsyncMongoClient[Document], prefix: str) -> Non
     for name in await client.list_database_names():
         if name == prefix or name.startswith(f"{prefix}_"):
             await client.drop_database(name)
+
+
+def is_store_busy(exc: BaseException) -> bool:
+    """FerretDB's SQLite backend refusing a write while another writer holds the file
+    (SQLITE_BUSY, "database is locked"): a transient fault, to be retried."""
+    if not isinstance(exc, OperationFailure):
+        return False
+    text = str(exc)
+    return "SQLITE_BUSY" in text or "database is locked" in text
 
 
 async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Document) -> bool:

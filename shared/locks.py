@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.clock import Clock, SystemClock, as_utc
+from shared.db import insert_once
 
 LOCKS = "_locks"
 
@@ -28,11 +29,7 @@ async def claim_once(
     db: AsyncDatabase[dict[str, Any]], collection: str, key: str, **fields: Any
 ) -> bool:
     """True for exactly one caller per key, ever (across replicas and restarts)."""
-    try:
-        await db[collection].insert_one({"_id": key, **fields})
-        return True
-    except DuplicateKeyError:
-        return False
+    return await insert_once(db, collection, {"_id": key, **fields})
 
 
 class LockTimeout(TimeoutError):

@@ -25,6 +25,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared.db import is_store_busy
+
 Document = dict[str, Any]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -64,11 +66,6 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
 INDEXES = indexes_for()
 
 
-def _busy(exc: OperationFailure) -> bool:
-    text = str(exc)
-    return "SQLITE_BUSY" in text or "database is locked" in text
-
-
 async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 30) -> T:
     """Retry a write that SQLite refused because another writer held the lock (FerretDB).
     Writes are not serialized in-process on purpose: FerretDB's O(N) scan before each write runs
@@ -78,7 +75,7 @@ async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 3
         try:
             return await call()
         except OperationFailure as exc:
-            if not _busy(exc) or attempt == attempts - 1:
+            if not is_store_busy(exc) or attempt == attempts - 1:
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)

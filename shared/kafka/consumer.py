@@ -22,12 +22,12 @@ from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
     NetworkTimeout,
-    OperationFailure,
     ServerSelectionTimeoutError,
 )
 
 from shared import metrics
 from shared.clock import utcnow
+from shared.db import is_store_busy
 from shared.events import DeadLetterData, Event, MessageDeadLettered, UnknownEventType, parse_event
 from shared.kafka.publisher import Publisher
 from shared.logging import correlation_id
@@ -303,7 +303,7 @@ class ConsumerRunner:
         is locked" (SQLITE_BUSY, an OperationFailure) while another writer holds the file."""
         if isinstance(exc, self.transient_errors):
             return True
-        return isinstance(exc, OperationFailure) and "SQLITE_BUSY" in str(exc)
+        return is_store_busy(exc)
 
     async def _with_transient_retry(
         self, call: Callable[[], Awaitable[None]], event_type: str

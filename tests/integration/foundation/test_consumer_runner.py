@@ -124,7 +124,6 @@ async def test_failing_handler_dead_letters_and_the_consumer_goes_on(
 
     letters = await read_topic(settings, DEADLETTER, 2)
     assert all(isinstance(x, MessageDeadLettered) for x in letters)
-    by_error = {x.data.error.split(":")[0]: x for x in letters}
     assert len(letters) == 2
     failed = next(x for x in letters if "cannot handle bad-1" in x.data.error)
     assert failed.data.attempts == 3
@@ -132,7 +131,6 @@ async def test_failing_handler_dead_letters_and_the_consumer_goes_on(
     assert failed.data.original_topic == settings.topic(PATROL)
     poison = next(x for x in letters if x is not failed)
     assert "unparseable" in poison.data.error and poison.data.original_key == "rg-x"
-    assert by_error
     assert handled == ["good-1"]
 
 
