@@ -44,8 +44,13 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
         app.state.service = service
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
         periodics = [
-            # The rescan runs first (at start-up) so timers stored before a restart fire.
-            Periodic("timer-rescan", settings.timer_rescan_s, service.rescan_timers),
+            # The rescan runs first (at start-up: every timer, so timers stored before a restart
+            # fire), then one shard per call: each timer is re-read every `timer_rescan_s`.
+            Periodic(
+                "timer-rescan",
+                settings.timer_rescan_s / settings.incident_shards,
+                service.rescan_timers,
+            ),
             Periodic("escalation", settings.escalation_poll_s, service.run_due),
             Periodic("outbox-relay", settings.relay_interval_s, service.relay),
             Periodic("outbox-sweep", max(10.0, settings.change_retention_s / 4), service.sweep),

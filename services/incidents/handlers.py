@@ -8,6 +8,7 @@ import asyncio
 import heapq
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -203,6 +204,7 @@ class IncidentsService:
         self.settings = settings
         self.clock = clock
         self.timers = TimerIndex()
+        self._next_rescan_shard: int | None = None
         self._fire_limit = asyncio.Semaphore(settings.escalation_concurrency)
 
     # --- placement ------------------------------------------------------------------------------
@@ -585,6 +587,7 @@ class IncidentsService:
         """Read, decide, claim the change of that version, store, publish. If someone else
         changed the incident in between, read again and decide again."""
         for attempt in range(attempts):
+            read_at = time.monotonic()
             doc = await self.repo.get_incident(incident_id)
             if doc is None:
                 raise NotFound("incident not found")
@@ -593,6 +596,8 @@ class IncidentsService:
             if outcome.incident == current:
                 self.timers.schedule(incident_id, escalation.next_timer_at(self.policy, current))
                 return outcome
+            if time.monotonic() - read_at > self.settings.change_retention_s / 2:
+                continue  # a read this old may predate a swept claim: read again
             new = outcome.incident.model_copy(update={"version": current.version + 1})
             if await self._commit(current.version, new, outcome.notices):
                 return Outcome(new, outcome.notices)
@@ -649,15 +654,30 @@ class IncidentsService:
                 self.timers.schedule(incident_id, self.clock.now() + timedelta(seconds=1))
 
     async def rescan_timers(self) -> None:
-        for incident_id, at in await self.repo.timers():
+        """Reload timers from the store: all of them the first time (at start-up, so timers stored
+        before a restart fire), then one shard per call, so that no call stalls the store (a
+        full reload of 10,000 incidents costs FerretDB seconds); the app calls it every
+        `timer_rescan_s / incident_shards` seconds."""
+        shard = None if self._next_rescan_shard is None else self._next_rescan_shard
+        for incident_id, at in await self.repo.timers(shard):
             self.timers.schedule(incident_id, at)
+        self._next_rescan_shard = 0 if shard is None else (shard + 1) % self.repo.shards
 
     async def relay(self) -> int:
         """Publish changes whose writer died before publishing (replaying the document first if
-        it never reached the incident)."""
-        before = self.clock.now() - timedelta(seconds=self.settings.relay_grace_s)
+        it never reached the incident); drop staged changes that were never claimed."""
+        now = self.clock.now()
+        before = now - timedelta(seconds=self.settings.relay_grace_s)
+        abandoned = now - timedelta(seconds=4 * self.settings.relay_grace_s)
         pending = await self.repo.pending_changes(before=before, limit=500)
+        handled = 0
         for change in pending:
+            if not await self.repo.is_claimed(change["_id"]):
+                # Staged, never claimed: its writer died in between (or lost the claim and then
+                # died). Nothing changed; after a long grace the stage is dropped.
+                if as_utc(change["at"]) <= abandoned:
+                    await self.repo.mark_published([change["_id"]])
+                continue
             doc = change.get("doc")
             if doc is not None:
                 current = await self.repo.get_incident(change["incident_id"])
@@ -672,7 +692,8 @@ class IncidentsService:
                     log.error("unpublishable event in change %s", change["_id"])
             await self.publisher.publish_many(events)
             await self.repo.mark_published([change["_id"]])
-        return len(pending)
+            handled += 1
+        return handled
 
     async def sweep(self) -> None:
         before = self.clock.now() - timedelta(seconds=self.settings.change_retention_s)

@@ -1,10 +1,12 @@
 """The only module of the incidents service that talks to MongoDB (FerretDB v1 in dev and tests).
 
-Every incident change is first *claimed* by inserting a change record whose `_id` is
+Every incident change is first *claimed* by inserting a small claim whose `_id` is
 `<incident id>:<version it replaces>`: the unique `_id` makes the claim atomic on MongoDB and on
 FerretDB alike (FerretDB v1's findAndModify is a read then a separate write, so a conditional
-update is not a compare-and-set there). The record carries the new document and the events to
-publish — it is the outbox: a relay replays and publishes any record a crash left behind.
+update is not a compare-and-set there). Before the claim, the change (new document and events to
+publish) is staged in the outbox under the same id; it is deleted once published, so the outbox
+holds only changes in flight and the relay's scan of it stays small. A relay replays and
+publishes what a crash left there.
 
 FerretDB v1 pushes down only `{_id: x}` filters and scans the table for each of them, so incidents
 live in a few hash-sharded collections (`incidents_00`…) to keep each lookup short. Nothing here
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 REPORTS = "reports"
 REPORT_LINKS = "report_links"  # report id → incident id (insert-only: cheap on FerretDB)
+OUTBOX = "incident_outbox"  # staged changes not yet published (small: in-flight only)
 CELLS = "merge_cells"  # grid cells → open incidents in them, for merge candidates
 POSITIONS = "ranger_positions"  # latest position per ranger (from patrol.position_updated)
 DEFAULT_SHARDS = 16
@@ -43,7 +46,7 @@ def shard_name(index: int) -> str:
 
 
 def changes_name(index: int) -> str:
-    """Claimed changes (the outbox), sharded like the incidents they change."""
+    """Claims of incident versions, sharded like the incidents they change."""
     return f"incident_changes_{index:02d}"
 
 
@@ -52,6 +55,7 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
     out: dict[str, list[IndexModel]] = {
         REPORTS: [IndexModel([("reporter_id", ASCENDING)])],
         POSITIONS: [IndexModel([("on_patrol", ASCENDING)])],
+        OUTBOX: [IndexModel([("at", ASCENDING)])],
     }
     for i in range(shards):
         out[shard_name(i)] = [
@@ -59,7 +63,7 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
             IndexModel([("status", ASCENDING), ("type", ASCENDING)]),
             IndexModel([("village", ASCENDING), ("updated_at", DESCENDING)]),
         ]
-        out[changes_name(i)] = [IndexModel([("published", ASCENDING), ("at", ASCENDING)])]
+        out[changes_name(i)] = [IndexModel([("at", ASCENDING)])]
     return out
 
 
@@ -110,24 +114,49 @@ class IncidentsRepository:
     async def commit(
         self, *, base_version: int, doc: Document, events: Sequence[Document], at: datetime
     ) -> str | None:
-        """Claim the change from `base_version` and store `doc`; returns the change id, or None
-        when someone else already changed that version (reload and decide again)."""
+        """Stage the change in the outbox, claim it from `base_version`, store `doc`; returns the
+        change id, or None when someone else is changing or changed that version (reload and
+        decide again)."""
         change_id = f"{doc['_id']}:{base_version}"
-        record = {
-            "_id": change_id,
-            "incident_id": doc["_id"],
-            "base_version": base_version,
-            "at": at,
-            "doc": doc,
-            "events": list(events),
-            "published": False,
-        }
-        try:
-            await with_busy_retry(lambda: self._changes(doc["_id"]).insert_one(record))
-        except DuplicateKeyError:
+        if not await self.stage(change_id, doc=doc, events=events, at=at):
+            return None
+        if not await self.claim(change_id, at=at):
+            await self.mark_published([change_id])  # our staged copy: the claim went elsewhere
             return None
         await self.apply(doc)
         return change_id
+
+    async def stage(
+        self, change_id: str, *, doc: Document, events: Sequence[Document], at: datetime
+    ) -> bool:
+        """Put a change in the outbox before claiming it; False if that change is in flight."""
+        incident_id, base = change_id.rsplit(":", 1)
+        record = {
+            "_id": change_id,
+            "incident_id": incident_id,
+            "base_version": int(base),
+            "at": at,
+            "doc": doc,
+            "events": list(events),
+        }
+        try:
+            await with_busy_retry(lambda: self.db[OUTBOX].insert_one(record))
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def claim(self, change_id: str, *, at: datetime) -> bool:
+        """The claim of a version: exactly one insert of this `_id` succeeds."""
+        col = self._changes(change_id.rsplit(":", 1)[0])
+        try:
+            await with_busy_retry(lambda: col.insert_one({"_id": change_id, "at": at}))
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def is_claimed(self, change_id: str) -> bool:
+        col = self._changes(change_id.rsplit(":", 1)[0])
+        return await col.find_one({"_id": change_id}) is not None
 
     async def apply(self, doc: Document) -> None:
         """Write an incident document (a claimed change, or a replay of one)."""
@@ -141,41 +170,38 @@ class IncidentsRepository:
         await with_busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
 
     async def mark_published(self, change_ids: Iterable[str]) -> None:
-        """Published: keep only the small claim (it still guards its version for a while)."""
-        update = {"$set": {"published": True}, "$unset": {"doc": "", "events": ""}}
+        """Published (or abandoned): out of the outbox. The claim stays, guarding its version."""
         for change_id in change_ids:
-            col = self._changes(change_id.rsplit(":", 1)[0])
             await with_busy_retry(
-                lambda col=col, cid=change_id: col.update_one({"_id": cid}, update)
+                lambda cid=change_id: self.db[OUTBOX].delete_one({"_id": cid})
             )
 
     async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
-        async def one(col: AsyncCollection[Document]) -> list[Document]:
-            query = {"published": False, "at": {"$lte": before}}
-            return await col.find(query).sort("at", ASCENDING).limit(limit).to_list()
-
-        parts = await asyncio.gather(*(one(c) for c in self._all_changes()))
-        pending = sorted((d for part in parts for d in part), key=lambda d: d["at"])
-        return pending[:limit]
+        """Staged changes older than `before`, oldest first (the outbox holds only in-flight
+        changes, so this scan stays short however many incidents there are)."""
+        query = {"at": {"$lte": before}}
+        return await self.db[OUTBOX].find(query).sort("at", ASCENDING).limit(limit).to_list()
 
     async def sweep_changes(self, *, before: datetime) -> int:
+        """Delete claims older than `before` (a writer holding an older read re-reads first)."""
         deleted = 0
         for col in self._all_changes():
             result = await with_busy_retry(
-                lambda col=col: col.delete_many({"published": True, "at": {"$lte": before}})
+                lambda col=col: col.delete_many({"at": {"$lte": before}})
             )
             deleted += result.deleted_count
         return deleted
 
-    async def timers(self) -> list[tuple[str, datetime]]:
-        """(incident id, next_timer_at) of every incident with a timer set."""
+    async def timers(self, shard: int | None = None) -> list[tuple[str, datetime]]:
+        """(incident id, next_timer_at) of every incident with a timer set, in one shard or all."""
 
         async def one(col: AsyncCollection[Document]) -> list[Document]:
             cursor = col.find({"next_timer_at": {"$ne": None}}, {"next_timer_at": 1})
             return await cursor.to_list()
 
+        shards = self._all_shards() if shard is None else [self.db[shard_name(shard)]]
         out: list[tuple[str, datetime]] = []
-        for docs in await asyncio.gather(*(one(c) for c in self._all_shards())):
+        for docs in await asyncio.gather(*(one(c) for c in shards)):
             out += [(d["_id"], d["next_timer_at"]) for d in docs if d.get("next_timer_at")]
         return out
 

@@ -20,11 +20,12 @@ class IncidentsSettings(Settings):
     incident_shards: int = Field(default=32, ge=1, le=256)
     # The escalation engine: how often it looks for due timers (in memory), how many incidents
     # it handles at once, and how often it reloads every timer from the database (timers set by
-    # another replica, or left by a crash).
+    # another replica, or left by a replica that died; its own changes are in memory at once).
+    # The reload goes one shard at a time, spread over the period.
     escalation_poll_s: float = Field(default=0.2, gt=0, le=0.5)
     escalation_batch: int = Field(default=200, ge=1)
     escalation_concurrency: int = Field(default=16, ge=1)
-    timer_rescan_s: float = Field(default=15.0, gt=0)
+    timer_rescan_s: float = Field(default=60.0, gt=0)
     # The outbox relay: a claimed change not published after `relay_grace_s` (its writer died)
     # is replayed and published; published changes are deleted after `change_retention_s`.
     relay_interval_s: float = Field(default=2.0, gt=0)

@@ -1,6 +1,7 @@
 """On the real store: a change of one incident version is claimed by exactly one writer, even when
-many race for it (FerretDB's findAndModify is not a compare-and-set; the unique _id is), and a
-change whose writer died before publishing is replayed and published by the relay."""
+many race for it (FerretDB's findAndModify is not a compare-and-set; the unique _id is); a
+change whose writer died before publishing is replayed and published by the relay, and one whose
+writer died before claiming it changes nothing and is dropped."""
 
 from __future__ import annotations
 
@@ -72,24 +73,62 @@ async def test_relay_replays_and_publishes_a_change_left_by_a_crash(
 
         notice = Notice(kind="escalated", at=now, reason="test", from_level=0, to_level=1)
         event = event_for(notice, climbed, "incidents")
-        # The crash: the claim is stored, the document never written, nothing published.
-        await repo._changes(incident.id).insert_one(
-            {
-                "_id": f"{incident.id}:1",
-                "incident_id": incident.id,
-                "base_version": 1,
-                "at": now - timedelta(seconds=1),
-                "doc": to_doc(climbed, Policy()),
-                "events": [event.model_dump(mode="json")],
-                "published": False,
-            }
+        # The crash: the change staged and claimed, the document never written, nothing
+        # published.
+        change_id = f"{incident.id}:1"
+        staged_at = now - timedelta(seconds=1)
+        assert await repo.stage(
+            change_id,
+            doc=to_doc(climbed, Policy()),
+            events=[event.model_dump(mode="json")],
+            at=staged_at,
         )
+        assert await repo.claim(change_id, at=staged_at)
         assert await service.relay() == 1
         stored = await repo.get_incident(incident.id)
         assert stored is not None and stored["escalation_level"] == 1
         assert await service.relay() == 0
         events = await read_topic(s, INCIDENTS, 1)
         assert [e.id for e in events if isinstance(e, IncidentEscalated)] == [event.id]
+    finally:
+        await publisher.stop()
+        await client.close()
+
+
+async def test_relay_drops_a_change_staged_but_never_claimed(
+    settings_for: Callable[..., Any],
+) -> None:
+    s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
+    await ensure_topics(s)
+    client = dbmod.connect(s)
+    publisher = Publisher(s)
+    await publisher.start()
+    try:
+        repo = IncidentsRepository(dbmod.database(client, s), shards=2)
+        service = IncidentsService(
+            repo=repo,
+            publisher=publisher,
+            org=load_org(None),
+            policy=Policy(),
+            settings=s,
+            clock=SystemClock(),
+        )
+        await repo.apply({"_id": "inc-2", "version": 1, "escalation_level": 0})
+        doc = {"_id": "inc-2", "version": 2, "escalation_level": 1}
+        now = datetime.now(UTC)
+        # Died between staging and claiming, recently: the relay waits (it may still claim).
+        assert await repo.stage("inc-2:1", doc=doc, events=[], at=now - timedelta(seconds=0.2))
+        assert await service.relay() == 0
+        assert await repo.pending_changes(before=now, limit=10) != []
+        # Long enough ago: dropped, and the incident is untouched.
+        await repo.mark_published(["inc-2:1"])
+        assert await repo.stage("inc-2:1", doc=doc, events=[], at=now - timedelta(seconds=5))
+        assert await service.relay() == 0
+        assert await repo.pending_changes(before=now, limit=10) == []
+        stored = await repo.get_incident("inc-2")
+        assert stored is not None and stored["escalation_level"] == 0
+        # The version can be changed again by a live writer.
+        assert await repo.commit(base_version=1, doc=doc, events=[], at=now) == "inc-2:1"
     finally:
         await publisher.stop()
         await client.close()
