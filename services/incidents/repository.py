@@ -172,9 +172,7 @@ class IncidentsRepository:
     async def mark_published(self, change_ids: Iterable[str]) -> None:
         """Published (or abandoned): out of the outbox. The claim stays, guarding its version."""
         for change_id in change_ids:
-            await with_busy_retry(
-                lambda cid=change_id: self.db[OUTBOX].delete_one({"_id": cid})
-            )
+            await with_busy_retry(lambda cid=change_id: self.db[OUTBOX].delete_one({"_id": cid}))
 
     async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
         """Staged changes older than `before`, oldest first (the outbox holds only in-flight
