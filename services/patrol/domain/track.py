@@ -8,6 +8,7 @@ last copy of a seq wins, and every summary is computed over points sorted by (ti
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -84,12 +85,15 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+_by_time = operator.itemgetter(1, 0)  # (t, seq)
+
+
 def order_fixes(fixes: Iterable[Fix]) -> list[Fix]:
     """Unique by seq (the last copy given wins), sorted by (t, seq)."""
     by_seq: dict[int, Fix] = {}
     for f in fixes:
         by_seq[f.seq] = f
-    return sorted(by_seq.values(), key=lambda f: (f.t, f.seq))
+    return sorted(by_seq.values(), key=_by_time)
 
 
 def path_distance_m(fixes: Sequence[Fix]) -> float:
@@ -107,6 +111,12 @@ def merge_ranges(
     ranges: Iterable[tuple[int, int]], seqs: Iterable[int] = ()
 ) -> tuple[tuple[int, int], ...]:
     """Union of inclusive ranges and single seqs: sorted disjoint ranges, adjacent ones joined."""
+    singles = sorted(set(seqs))
+    if singles and singles[-1] - singles[0] + 1 == len(singles):
+        seqs = ()  # the usual batch: one run of consecutive seqs is one range
+        ranges = [*ranges, (singles[0], singles[-1])]
+    else:
+        seqs = singles
     items = sorted([*ranges, *((s, s) for s in seqs)])
     out: list[list[int]] = []
     for lo, hi in items:
@@ -138,14 +148,16 @@ def count_known(ranges: Sequence[tuple[int, int]], seqs: Iterable[int]) -> int:
 # --- quality --------------------------------------------------------------------------------------
 
 
-def _segment_flags(a: Fix, b: Fix, rules: QualityRules) -> tuple[bool, bool, bool, float]:
-    """(speed, jump, gap, gap seconds) for the segment a→b (b not before a)."""
+def _segment_flags(
+    a: Fix, b: Fix, rules: QualityRules
+) -> tuple[bool, bool, bool, float, float]:
+    """(speed, jump, gap, gap seconds, metres) for the segment a→b (b not before a)."""
     dt = b.t - a.t
     d = haversine_m(a.lat, a.lon, b.lat, b.lon)
     speed = d > 0 and (dt <= 0 or d / dt * 3.6 > rules.max_speed_kmh)
     jump = d >= rules.jump_m and dt <= rules.jump_within_s
     gap = dt > rules.gap_s
-    return speed, jump, gap, dt if gap else 0.0
+    return speed, jump, gap, dt if gap else 0.0, d
 
 
 def _add_flags(
@@ -154,7 +166,9 @@ def _add_flags(
     rules: QualityRules,
     inside: Sequence[bool] | None,
     previous: Fix | None,
-) -> QualityFlags:
+) -> tuple[QualityFlags, float]:
+    """The flags with these fixes added, and the metres they add (one haversine a segment)."""
+    distance = 0.0
     speed, jumps, gaps, gap_total, outside = (
         flags.speed,
         flags.jumps,
@@ -172,7 +186,8 @@ def _add_flags(
     prev = previous
     for i, f in enumerate(ordered):
         if prev is not None:
-            s, j, g, gs = _segment_flags(prev, f, rules)
+            s, j, g, gs, d = _segment_flags(prev, f, rules)
+            distance += d
             if s:
                 speed += 1
                 note("speed", f.seq)
@@ -187,7 +202,7 @@ def _add_flags(
             outside += 1
             note("outside_village", f.seq)
         prev = f
-    return QualityFlags(speed, jumps, gaps, gap_total, outside, examples)
+    return QualityFlags(speed, jumps, gaps, gap_total, outside, examples), distance
 
 
 def summarize(
@@ -197,12 +212,12 @@ def summarize(
     ordered = order_fixes(fixes)
     if not ordered:
         return TrackSummary()
-    flags = _add_flags(
+    flags, distance = _add_flags(
         QualityFlags(), ordered, rules, inside(ordered) if inside is not None else None, None
     )
     return TrackSummary(
         points=len(ordered),
-        distance_m=path_distance_m(ordered),
+        distance_m=distance,
         first=ordered[0],
         last=ordered[-1],
         flags=flags,
@@ -236,8 +251,7 @@ def extend(
     ordered = order_fixes(fixes)
     if not ordered:
         return summary
-    joined = [summary.last, *ordered] if summary.last is not None else ordered
-    flags = _add_flags(
+    flags, distance = _add_flags(
         summary.flags,
         ordered,
         rules,
@@ -247,7 +261,7 @@ def extend(
     return replace(
         summary,
         points=summary.points + len(ordered),
-        distance_m=summary.distance_m + path_distance_m(joined),
+        distance_m=summary.distance_m + distance,
         first=summary.first or ordered[0],
         last=ordered[-1],
         flags=flags,
