@@ -38,7 +38,7 @@ def create_app(settings: PatrolSettings | None = None, *, clock: Clock | None = 
             settings=settings,
             org=org,
             policy=policy,
-            repo=PatrolRepository(runtime.db, bucket_size=settings.patrol_bucket_size),
+            repo=PatrolRepository(runtime.db),
             publisher=runtime.publisher,
             clock=clock,
         )

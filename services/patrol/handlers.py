@@ -6,6 +6,7 @@ Kafka messages: routes and consumers hand over typed values.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -32,7 +33,12 @@ from services.patrol.domain.track import (
     inside_boundary,
     summarize,
 )
-from services.patrol.repository import PatrolRepository, ranges_from_doc, summary_from_doc
+from services.patrol.repository import (
+    PatrolRepository,
+    is_legacy,
+    ranges_from_doc,
+    summary_from_doc,
+)
 from services.patrol.settings import PatrolSettings
 from shared import metrics
 from shared.auth import in_scope
@@ -45,7 +51,6 @@ from shared.events import (
     PatrolOverdueData,
     PatrolStarted,
     PatrolStartedData,
-    PointsReceivedData,
     PositionUpdated,
     PositionUpdatedData,
 )
@@ -69,13 +74,23 @@ def _event_id(*parts: object) -> uuid.UUID:
 
 class PointIn(TypedDict):
     """A fix as the app sent it, already validated for shape and ranges by the route (a plain
-    dict: it goes into the event as it is, without copying)."""
+    dict: it goes into the event as it is, without copying); `t` is its RFC 3339 text."""
 
     seq: int
-    t: datetime
+    t: str
     lat: float
     lon: float
     accuracy_m: NotRequired[float | None]
+
+
+@dataclass(frozen=True)
+class ReceivedFixes:
+    """One accepted batch as the points consumer hands it over (a patrol.points_received event,
+    its points already WGS-84 fixes with epoch times)."""
+
+    patrol_id: str
+    received_at: datetime
+    fixes: Sequence[Fix]
 
 
 @dataclass
@@ -244,9 +259,8 @@ class PatrolService:
         )
         if not points:
             return 0, 0
-        lifecycle.check_times(
-            [p["t"] for p in points], started_at=as_utc(doc["started_at"]), now=now, rules=rules
-        )
+        times = lifecycle.fix_times([p["t"] for p in points])
+        lifecycle.check_times(times, started_at=as_utc(doc["started_at"]), now=now, rules=rules)
         if coord_system == "gcj02":
             lats, lons = gcj02_to_wgs84([p["lat"] for p in points], [p["lon"] for p in points])
             points = [
@@ -295,10 +309,10 @@ class PatrolService:
         return len(points), duplicates
 
     # --- storing points (consumer) ---------------------------------------------------------------
-    async def store_batches(self, batches: Sequence[PointsReceivedData]) -> None:
+    async def store_batches(self, batches: Sequence[ReceivedFixes]) -> None:
         """Store fixes of one or more received batches, grouped by patrol; recompute summaries,
         move positions, and announce (after the writes) what changed."""
-        grouped: dict[str, list[PointsReceivedData]] = {}
+        grouped: dict[str, list[ReceivedFixes]] = {}
         for b in batches:
             grouped.setdefault(b.patrol_id, []).append(b)
         events: list[Any] = []
@@ -307,33 +321,43 @@ class PatrolService:
         if events:
             await self.publisher.publish_many(events)
 
-    async def _store_patrol(self, patrol_id: str, group: list[PointsReceivedData]) -> list[Any]:
-        doc = await self.repo.get(patrol_id)
+    async def _store_patrol(self, patrol_id: str, group: list[ReceivedFixes]) -> list[Any]:
+        doc, track = await asyncio.gather(
+            self.repo.get(patrol_id), self.repo.get_track(patrol_id)
+        )
         if doc is None:
             log.warning("points for an unknown patrol dropped", extra={"patrol_id": patrol_id})
             return []
         by_seq: dict[int, Fix] = {}
         for b in group:
-            for p in b.points:
-                by_seq[p.seq] = Fix(p.seq, p.t.timestamp(), p.lat, p.lon, p.accuracy_m)
+            for f in b.fixes:
+                by_seq[f.seq] = f
         fixes = list(by_seq.values())
         if not fixes:
             return []
-        await self.repo.store_fixes(patrol_id, fixes)
+        digests = await self.repo.store_fixes(patrol_id, fixes)
+        # The chunk list in the summary is the patrol's index of its fixes (read by exact _id);
+        # a chunk stored again (a redelivery) is listed once, where it was first.
+        listed = list((track or {}).get("chunks") or [])
+        known = set(listed)
+        chunks = listed + [d for d in digests if d not in known]
         inside = self.inside_of(doc["village"])
         received_at = max(as_utc(b.received_at) for b in group)
-        summary, rev = summary_from_doc(await self.repo.get_track(patrol_id))
+        summary, rev = summary_from_doc(track)
         if can_extend(summary, fixes):
             new = extend(summary, fixes, self.quality, inside)
         else:
-            stored = (await self.repo.load_fixes([patrol_id]))[patrol_id]
+            listed_now = {**(track or {}), "chunks": chunks}
+            stored = await self.repo.load_track_fixes(patrol_id, listed_now)
             new = summarize(stored, self.quality, inside)
         last_t = datetime.fromtimestamp(new.last.t, UTC) if new.last else None
-        await self.repo.save_summary(
+        save = self.repo.save_summary(
             patrol_id,
             new,
             rev=rev + 1,
             extra={
+                "chunks": chunks,
+                "legacy_buckets": bool(track) and is_legacy(track or {}),
                 "last_point_at": last_t,
                 "last_received_at": received_at,
                 "last_seen_at": overdue_rules.last_seen(
@@ -352,7 +376,10 @@ class PatrolService:
             "t": datetime.fromtimestamp(latest.t, UTC),
             "accuracy_m": latest.accuracy_m,
         }
-        if await self.repo.update_position(doc["ranger_id"], position):
+        _, moved = await asyncio.gather(
+            save, self.repo.update_position(doc["ranger_id"], position)
+        )
+        if moved:
             events.append(
                 PositionUpdated.new(
                     PositionUpdatedData(
@@ -459,11 +486,12 @@ class PatrolService:
 
     async def track(self, person: Person, patrol_id: str) -> dict[str, Any]:
         doc = await self._visible(person, patrol_id)
-        fixes = (await self.repo.load_fixes([patrol_id]))[patrol_id]
+        stored = await self.repo.get_track(patrol_id)
+        fixes = await self.repo.load_track_fixes(patrol_id, stored)
         from services.patrol.domain.track import order_fixes
 
         ordered = order_fixes(fixes)
-        view = self.view(doc, await self.repo.get_track(patrol_id))
+        view = self.view(doc, stored)
         coords = [[f.lon, f.lat] for f in ordered]
         return {
             "type": "Feature",

@@ -3,24 +3,37 @@
 Collections, each with ONE writer, because FerretDB v1 applies an update as read-modify-write of
 the whole document: two concurrent `$set`s on different fields of one document can lose one.
 - `patrols`: the patrol as the app declared it (start, finish) — written by HTTP handlers only;
-- `tracks`: the track summary and last sign of life — written by the points consumer only (one
-  consumer per ranger, by partition);
-- `track_buckets`: the fixes, `bucket_size` seqs per document, `points.<seq>` set idempotently —
-  points consumer only;
+- `tracks`: the track summary, the list of the patrol's chunks and last sign of life — written
+  by the points consumer only (one consumer per ranger, by partition);
+- `track_chunks`: the fixes, insert-only: one document per stored group of fixes, its `_id`
+  `<patrol>:<digest of its content>`, so storing the same group again is a duplicate insert
+  (success). Fixes are packed as little-endian columns (`seq` int64, `t` epoch seconds, `lat`,
+  `lon`, `acc` float64, NaN = no accuracy): FerretDB stores one binary value per column instead
+  of thousands of numbers. Chunks may overlap (a resend grouped differently): a point is
+  (patrol, seq), and readers keep the copy of the latest chunk listed in `tracks.chunks`;
+- `track_buckets`: the fixes before chunks (`points.<seq>` per block of seqs): read only, for
+  tracks whose summary says `legacy_buckets`;
 - `positions`: each ranger's latest fix — points consumer only;
 - `overdue`: one claim per patrol (unique `_id`), so only one replica announces it.
-Never holds a business rule: it stores and loads what handlers decide.
+Every query on the points path is by exact `_id`: FerretDB v1 (SQLite) pushes down only that and
+scans the whole collection for anything else. Never holds a business rule: it stores and loads
+what handlers decide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import hashlib
+import math
+import sys
+from array import array
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.patrol.domain.track import Fix, QualityFlags, TrackSummary
 
@@ -28,7 +41,8 @@ Document = dict[str, Any]
 
 PATROLS = "patrols"
 TRACKS = "tracks"
-BUCKETS = "track_buckets"
+CHUNKS = "track_chunks"
+BUCKETS = "track_buckets"  # legacy layout, read only
 POSITIONS = "positions"
 OVERDUE = "overdue"
 
@@ -41,6 +55,12 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     BUCKETS: [IndexModel([("patrol_id", ASCENDING), ("b", ASCENDING)])],
     POSITIONS: [IndexModel([("village", ASCENDING)])],
 }
+
+# Fixes per chunk document: a consumer group of many batches becomes a few documents of ~400 KB.
+CHUNK_MAX_FIXES = 10000
+# Chunk reads in flight at once (each is a find by exact _id).
+CHUNK_READS = 16
+_LITTLE = sys.byteorder == "little"
 
 # What the points endpoint needs to accept a batch (not the whole summary).
 INGEST_FIELDS = {"ranger_id": 1, "village": 1, "started_at": 1, "ended_at": 1, "finished_at": 1}
@@ -106,15 +126,71 @@ def summary_from_doc(doc: Document | None) -> tuple[TrackSummary, int]:
     return summary, int(doc.get("rev", 0))
 
 
+def is_legacy(track: Document) -> bool:
+    """A track stored before chunks: its fixes are in `track_buckets` (alone or beside chunks)."""
+    return bool(track.get("legacy_buckets")) or (
+        "chunks" not in track and int(track.get("points", 0)) > 0
+    )
+
+
+def _column(code: str, values: Sequence[float] | Sequence[int]) -> bytes:
+    col = array(code, values)
+    if not _LITTLE:  # pragma: no cover - the stored layout is little-endian everywhere
+        col.byteswap()
+    return col.tobytes()
+
+
+def _uncolumn(code: str, raw: bytes) -> array[Any]:
+    col = array(code)
+    col.frombytes(raw)
+    if not _LITTLE:  # pragma: no cover
+        col.byteswap()
+    return col
+
+
+def pack_chunk(patrol_id: str, fixes: Sequence[Fix]) -> Document:
+    """A chunk document; its `_id` ends with a digest of the packed fixes."""
+    seq = _column("q", [f.seq for f in fixes])
+    t = _column("d", [f.t for f in fixes])
+    lat = _column("d", [f.lat for f in fixes])
+    lon = _column("d", [f.lon for f in fixes])
+    acc = _column("d", [math.nan if f.accuracy_m is None else f.accuracy_m for f in fixes])
+    digest = hashlib.blake2b(seq + t + lat + lon + acc, digest_size=12).hexdigest()
+    return {
+        "_id": f"{patrol_id}:{digest}",
+        "patrol_id": patrol_id,
+        "n": len(fixes),
+        "seq": seq,
+        "t": t,
+        "lat": lat,
+        "lon": lon,
+        "acc": acc,
+    }
+
+
+def unpack_chunk(doc: Document) -> list[Fix]:
+    accs = [None if math.isnan(a) else a for a in _uncolumn("d", doc["acc"])]
+    return list(
+        map(
+            Fix,
+            _uncolumn("q", doc["seq"]),
+            _uncolumn("d", doc["t"]),
+            _uncolumn("d", doc["lat"]),
+            _uncolumn("d", doc["lon"]),
+            accs,
+        )
+    )
+
+
 class PatrolRepository:
-    def __init__(self, db: AsyncDatabase[Document], *, bucket_size: int = 200) -> None:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
         self.patrols = db[PATROLS]
+        self.chunks = db[CHUNKS]
         self.buckets = db[BUCKETS]
         self.positions = db[POSITIONS]
         self.tracks = db[TRACKS]
         self.overdue = db[OVERDUE]
-        self.bucket_size = bucket_size
 
     # --- patrols --------------------------------------------------------------------------------
     async def insert_patrol(self, doc: Document) -> bool:
@@ -153,7 +229,8 @@ class PatrolRepository:
         if not patrol_ids:
             return {}
         cursor = self.tracks.find(
-            {"_id": {"$in": list(patrol_ids)}}, {"seq_ranges": 0, "flags.examples": 0}
+            {"_id": {"$in": list(patrol_ids)}},
+            {"seq_ranges": 0, "flags.examples": 0, "chunks": 0},
         )
         return {d["_id"]: d async for d in cursor}
 
@@ -192,40 +269,58 @@ class PatrolRepository:
         return [d async for d in cursor]
 
     # --- fixes ------------------------------------------------------------------------------------
-    async def store_fixes(self, patrol_id: str, fixes: Iterable[Fix]) -> None:
-        """Upsert fixes into their buckets; `points.<seq>` is set, so a resend changes nothing."""
-        by_bucket: dict[int, Document] = {}
-        for f in fixes:
-            b = f.seq // self.bucket_size
-            by_bucket.setdefault(b, {})[f"points.{f.seq}"] = [f.t, f.lat, f.lon, f.accuracy_m]
-        if not by_bucket:
-            return
-        ops = [
-            UpdateOne(
-                {"_id": f"{patrol_id}:{b}"},
-                {"$set": {"patrol_id": patrol_id, "b": b, **fields}},
-                upsert=True,
-            )
-            for b, fields in by_bucket.items()
+    async def store_fixes(self, patrol_id: str, fixes: Sequence[Fix]) -> list[str]:
+        """Insert the fixes as chunk documents; returns their digests (in order). Inserting a
+        chunk that exists already is success: its `_id` is a digest of its content."""
+        docs = [
+            pack_chunk(patrol_id, fixes[i : i + CHUNK_MAX_FIXES])
+            for i in range(0, len(fixes), CHUNK_MAX_FIXES)
         ]
+        if not docs:
+            return []
         try:
-            await self.buckets.bulk_write(ops, ordered=False)
-        except Exception as exc:
-            # Two upserts of a new bucket racing: the loser's $set is retried once (idempotent).
-            if "E11000" not in str(exc) and "duplicate key" not in str(exc).lower():
+            await self.chunks.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                 raise
-            await self.buckets.bulk_write(ops, ordered=False)
+        return [d["_id"].rsplit(":", 1)[1] for d in docs]
+
+    async def load_chunks(self, patrol_id: str, digests: Sequence[str]) -> list[Fix]:
+        """The fixes of these chunks, in chunk order (a later chunk's copy of a seq comes later)."""
+        gate = asyncio.Semaphore(CHUNK_READS)
+
+        async def one(digest: str) -> Document | None:
+            async with gate:
+                return await self.chunks.find_one({"_id": f"{patrol_id}:{digest}"})
+
+        out: list[Fix] = []
+        for doc in await asyncio.gather(*(one(d) for d in digests)):
+            if doc is not None:
+                out.extend(unpack_chunk(doc))
+        return out
+
+    async def load_legacy_fixes(self, patrol_id: str) -> list[Fix]:
+        """Fixes stored in the bucket layout (before chunks); a scan on FerretDB, legacy only."""
+        out: list[Fix] = []
+        async for doc in self.buckets.find({"patrol_id": patrol_id}):
+            for seq, v in (doc.get("points") or {}).items():
+                out.append(Fix(int(seq), float(v[0]), float(v[1]), float(v[2]), v[3]))
+        return out
+
+    async def load_track_fixes(self, patrol_id: str, track: Document | None) -> list[Fix]:
+        """Every stored fix of a patrol, given its `tracks` document: unordered, one per seq (the
+        copy of the latest chunk)."""
+        if not track:
+            return []
+        legacy = await self.load_legacy_fixes(patrol_id) if is_legacy(track) else []
+        chunks = await self.load_chunks(patrol_id, track.get("chunks") or [])
+        return list({f.seq: f for f in (*legacy, *chunks)}.values())
 
     async def load_fixes(self, patrol_ids: Sequence[str]) -> dict[str, list[Fix]]:
-        """Every stored fix of these patrols (unordered)."""
-        out: dict[str, list[Fix]] = {pid: [] for pid in patrol_ids}
-        if not patrol_ids:
-            return out
-        cursor = self.buckets.find({"patrol_id": {"$in": list(patrol_ids)}})
-        async for doc in cursor:
-            lst = out.setdefault(doc["patrol_id"], [])
-            for seq, v in (doc.get("points") or {}).items():
-                lst.append(Fix(int(seq), float(v[0]), float(v[1]), float(v[2]), v[3]))
+        """Every stored fix of these patrols (unordered, one per seq)."""
+        out: dict[str, list[Fix]] = {}
+        for pid in patrol_ids:  # one at a time: each already reads its chunks concurrently
+            out[pid] = await self.load_track_fixes(pid, await self.get_track(pid))
         return out
 
     # --- positions --------------------------------------------------------------------------------

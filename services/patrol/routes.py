@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from services.patrol.domain.patrol import RFC3339
 from services.patrol.handlers import PatrolService, PointIn
 from shared.auth import CurrentPerson
 
@@ -48,7 +49,9 @@ class PointBody(BaseModel):
 
 class PointsIn(BaseModel):
     """The documented shape of a batch (OpenAPI). Requests are validated by `_batch`, the same
-    rules as TypedDicts: pydantic-core builds plain dicts 3× faster than model instances."""
+    rules as TypedDicts: pydantic-core builds plain dicts 3× faster than model instances, and `t`
+    stays the RFC 3339 text it was (shape checked here, calendar and bounds by the handler), so
+    it reaches the event as sent instead of through 1000 datetime objects."""
 
     points: list[PointBody]
     coord_system: Literal["wgs84", "gcj02"] = "wgs84"
@@ -56,7 +59,7 @@ class PointsIn(BaseModel):
 
 class _PointTD(TypedDict):
     seq: Annotated[int, Field(ge=0, le=2**53)]
-    t: AwareDatetime
+    t: Annotated[str, Field(pattern=RFC3339)]
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
     accuracy_m: NotRequired[Annotated[float | None, Field(ge=0)]]

@@ -26,5 +26,3 @@ class PatrolSettings(Settings):
     patrol_ingest_cache_s: float = Field(default=2.0, ge=0)
     # False runs an ingest-only replica (HTTP + publish), leaving storage to worker replicas.
     patrol_consumers: bool = True
-    # Fixes per stored bucket document (bucket = seq // size): a resend lands in the same bucket.
-    patrol_bucket_size: int = Field(default=200, gt=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,15 +21,29 @@ RULES = patrol.IngestRules(
 def test_fix_times_must_lie_between_start_and_five_minutes_ahead() -> None:
     start = NOW - timedelta(hours=1)
     ahead = NOW + timedelta(seconds=299)
-    patrol.check_times([start, ahead], started_at=start, now=NOW, rules=RULES)
+
+    def check(*times: datetime) -> None:
+        stamps = patrol.fix_times([t.isoformat() for t in times])
+        patrol.check_times(stamps, started_at=start, now=NOW, rules=RULES)
+
+    check(start, ahead)
     with pytest.raises(InvalidInput) as e:
-        patrol.check_times(
-            [start, NOW + timedelta(seconds=301)], started_at=start, now=NOW, rules=RULES
-        )
+        check(start, NOW + timedelta(seconds=301))
     assert e.value.field == "points[1].t"
     with pytest.raises(InvalidInput) as e:
-        patrol.check_times([start - timedelta(seconds=1)], started_at=start, now=NOW, rules=RULES)
+        check(start - timedelta(seconds=1))
     assert e.value.field == "points[0].t" and "before" in e.value.message
+
+
+def test_fix_times_read_rfc3339_in_any_zone_and_name_an_impossible_date() -> None:
+    assert patrol.fix_times(
+        ["2026-11-23T02:55:11Z", "2026-11-23t10:55:11.5+08:00", "2026-11-23 02:55:11z"]
+    ) == [1795402511.0, 1795402511.5, 1795402511.0]
+    with pytest.raises(InvalidInput) as e:
+        patrol.fix_times(["2026-02-28T00:00:00Z", "2026-02-30T00:00:00Z"])
+    assert e.value.field == "points[1].t"
+    assert re.match(patrol.RFC3339, "2026-11-23T02:55:11+08:00")
+    assert not re.match(patrol.RFC3339, "2026-01-01T00:00:00")  # no zone
 
 
 def test_points_are_accepted_for_24_hours_after_the_finish() -> None:
