@@ -322,9 +322,7 @@ class PatrolService:
             await self.publisher.publish_many(events)
 
     async def _store_patrol(self, patrol_id: str, group: list[ReceivedFixes]) -> list[Any]:
-        doc, track = await asyncio.gather(
-            self.repo.get(patrol_id), self.repo.get_track(patrol_id)
-        )
+        doc, track = await asyncio.gather(self.repo.get(patrol_id), self.repo.get_track(patrol_id))
         if doc is None:
             log.warning("points for an unknown patrol dropped", extra={"patrol_id": patrol_id})
             return []
@@ -376,9 +374,7 @@ class PatrolService:
             "t": datetime.fromtimestamp(latest.t, UTC),
             "accuracy_m": latest.accuracy_m,
         }
-        _, moved = await asyncio.gather(
-            save, self.repo.update_position(doc["ranger_id"], position)
-        )
+        _, moved = await asyncio.gather(save, self.repo.update_position(doc["ranger_id"], position))
         if moved:
             events.append(
                 PositionUpdated.new(
