@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -52,7 +51,6 @@ log = logging.getLogger(__name__)
 
 INCIDENT_NAMESPACE = uuid.UUID("0b7d4c2e-5f61-4a8b-9c3d-2e1f0a9b8c7d")
 REPORT_EVENT_NAMESPACE = uuid.UUID("a3c1e5f7-2b4d-4e6f-8a0c-1d3e5f7a9b2c")
-CELL_DEG = 0.02  # merge-cell size; neighbours searched as far as the merge distance needs
 
 
 def incident_id_for(report_id: str) -> str:
@@ -388,7 +386,7 @@ class IncidentsService:
         # False: opened before (a redelivery after a crash); the relay publishes what was left,
         # and the cell and link below are idempotent.
         await self._commit(0, incident, outcome.notices)
-        own_cell = self._cells_around(incident.family, incident.lat, incident.lon, 0.0)[0]
+        own_cell = merging.cell_of(incident.family, incident.lat, incident.lon)
         await self.repo.add_to_cell(own_cell, incident.id, incident.lat, incident.lon)
         await self.repo.link_report(report.id, incident.id, now)
 
@@ -408,22 +406,10 @@ class IncidentsService:
                 near_district_boundary=True,
             )
 
-    def _cells_around(self, family: str, lat: float, lon: float, metres: float) -> list[str]:
-        """Keys of the cells within `metres` of the point (its own cell first)."""
-        cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
-        cell_m = 111_320.0 * CELL_DEG * max(0.05, math.cos(math.radians(min(abs(lat) + 1, 89))))
-        reach = math.ceil(metres / cell_m) if metres > 0 else 0
-        keys = [f"{family}:{cx}:{cy}"]
-        for dx in range(-reach, reach + 1):
-            for dy in range(-reach, reach + 1):
-                if dx or dy:
-                    keys.append(f"{family}:{cx + dx}:{cy + dy}")
-        return keys
-
     async def _candidates(self, report: ReportFacts) -> list[Incident]:
         family = self.policy.family_of(report.type)
         distance_m, _ = self.policy.window_for(report.type)
-        keys = self._cells_around(family, report.lat, report.lon, distance_m)
+        keys = merging.cells_within(family, report.lat, report.lon, distance_m)
         members = await self.repo.cell_members(keys)
         from shared.geo import haversine_m
 
@@ -441,8 +427,9 @@ class IncidentsService:
             if incident.is_open:
                 out.append(incident)
             else:
-                for key in self._cells_around(family, incident.lat, incident.lon, 0.0)[:1]:
-                    await self.repo.remove_from_cell(key, iid)
+                await self.repo.remove_from_cell(
+                    merging.cell_of(family, incident.lat, incident.lon), iid
+                )
         return out
 
     # --- patrol consumer ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 REPORTS = "reports"
 REPORT_LINKS = "report_links"  # report id → incident id (insert-only: cheap on FerretDB)
 OUTBOX = "incident_outbox"  # staged changes not yet published (small: in-flight only)
-CELLS = "merge_cells"  # grid cells → open incidents in them, for merge candidates
+CELLS = "merge_cells"  # grid cells → open incidents in them (hash-sharded like incidents)
 POSITIONS = "ranger_positions"  # latest position per ranger (from patrol.position_updated)
 DEFAULT_SHARDS = 16
 
@@ -99,6 +99,9 @@ class IncidentsRepository:
 
     def _changes(self, incident_id: str) -> AsyncCollection[Document]:
         return self.db[changes_name(self._index(incident_id))]
+
+    def _cells(self, key: str) -> AsyncCollection[Document]:
+        return self.db[f"{CELLS}_{self._index(key):02d}"]
 
     def _all_shards(self) -> list[AsyncCollection[Document]]:
         return [self.db[shard_name(i)] for i in range(self.shards)]
@@ -224,7 +227,7 @@ class IncidentsRepository:
 
     async def cell_members(self, keys: Sequence[str]) -> dict[str, Document]:
         """Members (incident id → {lat, lon}) of the given cells."""
-        docs = await asyncio.gather(*(self.db[CELLS].find_one({"_id": k}) for k in keys))
+        docs = await asyncio.gather(*(self._cells(k).find_one({"_id": k}) for k in keys))
         members: dict[str, Document] = {}
         for doc in docs:
             if doc:
@@ -233,7 +236,7 @@ class IncidentsRepository:
 
     async def add_to_cell(self, key: str, incident_id: str, lat: float, lon: float) -> None:
         await with_busy_retry(
-            lambda: self.db[CELLS].update_one(
+            lambda: self._cells(key).update_one(
                 {"_id": key},
                 {"$set": {f"members.{incident_id}": {"lat": lat, "lon": lon}}},
                 upsert=True,
@@ -242,7 +245,7 @@ class IncidentsRepository:
 
     async def remove_from_cell(self, key: str, incident_id: str) -> None:
         await with_busy_retry(
-            lambda: self.db[CELLS].update_one(
+            lambda: self._cells(key).update_one(
                 {"_id": key}, {"$unset": {f"members.{incident_id}": ""}}
             )
         )

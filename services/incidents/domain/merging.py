@@ -4,6 +4,7 @@ Pure: candidates are given, nothing is looked up here."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -19,6 +20,8 @@ from services.incidents.domain.incident import (
 )
 from shared.geo import haversine_m
 from shared.policy import Policy
+
+CELL_DEG = 0.02  # merge-cell size (about 2 km): open incidents are filed by the cell they are in
 
 
 def within_window(
@@ -98,3 +101,34 @@ def merge_into(
         policy, incident, merged, now=now, actor=report.reporter_id, report_id=report.id
     )
     return Outcome(after.incident, (notice, *after.notices))
+
+
+def cell_of(family: str, lat: float, lon: float) -> str:
+    """The merge cell an incident of this family at this point is filed under."""
+    return f"{family}:{math.floor(lon / CELL_DEG)}:{math.floor(lat / CELL_DEG)}"
+
+
+def cells_within(family: str, lat: float, lon: float, metres: float) -> list[str]:
+    """Keys of the cells that hold any point within `metres` of (lat, lon), its own cell first:
+    only cells whose rectangle comes that close, so a report near a cell's middle reads one or
+    two cells, not the whole 3×3 block around it."""
+    cx, cy = math.floor(lon / CELL_DEG), math.floor(lat / CELL_DEG)
+    keys = [f"{family}:{cx}:{cy}"]
+    if metres <= 0:
+        return keys
+    # Reach in cells, generous towards the poles (a degree of longitude shrinks with latitude).
+    lon_m = 111_320.0 * CELL_DEG * max(0.05, math.cos(math.radians(min(abs(lat) + 1, 89))))
+    reach_x = math.ceil(metres / lon_m)
+    reach_y = math.ceil(metres / (110_574.0 * CELL_DEG))
+    for dx in range(-reach_x, reach_x + 1):
+        for dy in range(-reach_y, reach_y + 1):
+            if not (dx or dy):
+                continue
+            west, south = (cx + dx) * CELL_DEG, (cy + dy) * CELL_DEG
+            nearest_lon = min(max(lon, west), west + CELL_DEG)
+            nearest_lat = min(max(lat, south), south + CELL_DEG)
+            # 1 % slack: the nearest corner of a lat/lon rectangle on a sphere is not exactly
+            # the clamped point; a cell read for nothing costs little, a missed one a duplicate.
+            if haversine_m(lat, lon, nearest_lat, nearest_lon) <= metres * 1.01:
+                keys.append(f"{family}:{cx + dx}:{cy + dy}")
+    return keys

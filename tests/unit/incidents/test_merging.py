@@ -87,3 +87,40 @@ def test_merged_area_regrades_and_reescalates(policy: Policy) -> None:
         now=at(99),
     )
     assert smaller.incident.details["burned_area_ha"] == 25  # areas only grow
+
+
+def test_cells_within_hold_every_point_in_reach() -> None:
+    """Whatever lies within the merge distance is filed in one of the cells read."""
+    import math
+    import random
+
+    from services.incidents.domain.merging import cell_of, cells_within
+    from shared.geo import haversine_m
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        lat, lon = rng.uniform(29.0, 29.8), rng.uniform(108.3, 109.0)
+        metres = rng.choice([300.0, 1000.0, 2500.0])
+        keys = set(cells_within("fire", lat, lon, metres))
+        bearing = rng.uniform(0, 2 * math.pi)
+        d = rng.uniform(0, metres) * 0.999
+        other_lat = lat + d * math.cos(bearing) / 110_574.0
+        other_lon = lon + d * math.sin(bearing) / (111_320.0 * math.cos(math.radians(lat)))
+        if haversine_m(lat, lon, other_lat, other_lon) <= metres:
+            assert cell_of("fire", other_lat, other_lon) in keys
+
+
+def test_cells_within_reads_only_the_cells_that_reach() -> None:
+    from services.incidents.domain.merging import CELL_DEG, cell_of, cells_within
+
+    # The middle of a cell at 29.5° N: it is 1,106 m to the north and south edges, 969 m to the
+    # east and west ones. 300 m reaches no neighbour, 1,000 m the east and west ones only.
+    lat = (int(29.5 / CELL_DEG) + 0.5) * CELL_DEG
+    lon = (int(108.7 / CELL_DEG) + 0.5) * CELL_DEG
+    assert cells_within("fire", lat, lon, 300) == [cell_of("fire", lat, lon)]
+    assert len(cells_within("fire", lat, lon, 1000)) == 3
+    assert cells_within("pest", lat, lon, 0) == [cell_of("pest", lat, lon)]
+    # 55 m from a corner, 1,000 m reaches the three other cells around that corner.
+    corner_lat = int(lat / CELL_DEG) * CELL_DEG + 0.0005
+    corner_lon = int(lon / CELL_DEG) * CELL_DEG + 0.0005
+    assert len(cells_within("fire", corner_lat, corner_lon, 1000)) == 4
