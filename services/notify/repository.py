@@ -8,13 +8,17 @@ FerretDB v1 (SQLite) pushes down no filter but an exact `{_id: <string>}`: every
 and decodes the whole collection. So the hot path (an incident event → alert + notifications) only
 inserts (unique-index checks are SQLite's) and reads by exact `_id`: an alert's `_id` is its place
 in the district's sequence (`alert_id`), the last number this process stored is kept in memory, and
-notifications are written in one `insert_many` per batch. Scans remain only on rare paths (a
-duplicate key, a reconnecting stream's catch-up, listings).
+notifications are written in one `insert_many` per batch. Updates and deletes scan as well, even
+by exact `_id`, so the event path never updates: what happens to existing notifications (a merged
+report, facts, an acknowledgement) is appended to the subject's numbered change log and folded in
+when notifications are read. Scans remain only on rare paths (a duplicate key, a reconnecting
+stream's catch-up, listings, a person marking a notification read).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,6 +32,13 @@ from shared.locks import claim_once
 
 NOTIFICATIONS = "notifications"
 PUBLISHED = "notifications_published"  # one marker per notification announced on Kafka
+CHANGES = "notification_changes"  # per subject, numbered: created / update / facts / ack
+CHANGES_CACHED = 20_000  # subjects whose change log this process keeps in memory
+
+CREATED = "created"
+UPDATE = "update"
+FACTS = "facts"
+ACK = "ack"
 ALERTS = "alerts"
 CLAIMS = "webhook_claims"
 WEBHOOKS = "webhooks"
@@ -70,6 +81,41 @@ INDEXES: dict[str, list[IndexModel]] = {
 DUPLICATE_KEY = 11000
 
 
+def change_id(subject_id: str, n: int) -> str:
+    """The `_id` of entry number `n` of a subject's change log."""
+    return f"{subject_id}:{n:06d}"
+
+
+def fold_changes(doc: Document, entries: Sequence[Document]) -> Document:
+    """A notification with what its subject's log says happened after it was created (pure).
+
+    Entries before the notification's "created" entry are not its news; a notification stored
+    before the log existed takes every entry. An event's update counts once (redelivery)."""
+    out = {**doc, "facts": dict(doc.get("facts") or {}), "updates": list(doc.get("updates") or ())}
+    seen = list(doc.get("update_event_ids") or ())
+    start = next(
+        (i + 1 for i, e in enumerate(entries) if e["op"] == CREATED and doc["_id"] in e["ids"]), 0
+    )
+    for e in entries[start:]:
+        op = e["op"]
+        if op == UPDATE:
+            if e["event_id"] in seen:
+                continue
+            seen.append(e["event_id"])
+            out["updates"].append(e["note"])
+            out["reports"] = max(int(out.get("reports") or 0), int(e["note"].get("reports", 0)))
+        elif op == ACK and not out.get("acknowledged"):
+            out.update(
+                acknowledged=True, acknowledged_at=e["acknowledged_at"], acknowledged_by=e["by"]
+            )
+        elif op not in (FACTS, ACK):
+            continue
+        out["facts"].update(e.get("facts") or {})
+        out["updated_at"] = e["at"]
+    out["update_event_ids"] = seen
+    return out
+
+
 def alert_id(district: str, seq: int) -> str:
     """The `_id` of a district's alert number `seq`: the tail reads the next one by exact id."""
     return f"{district}:{seq:012d}"
@@ -97,6 +143,7 @@ class NotifyRepository:
         self.db = db
         self._last_seq: dict[str, int] = {}  # district → the highest number known to be taken
         self._numbering = asyncio.Lock()  # this process numbers one alert at a time
+        self._changes: OrderedDict[str, list[Document]] = OrderedDict()  # subject → its log
 
     # ---- notifications (inboxes) -------------------------------------------------------------
     async def insert_notification(self, doc: Document) -> bool:
@@ -104,19 +151,28 @@ class NotifyRepository:
         return not await self.insert_notifications([doc])
 
     async def insert_notifications(self, docs: Sequence[Document]) -> set[str]:
-        """One write for many notifications; returns the ids that already existed."""
+        """One write for many notifications; returns the ids that already existed.
+
+        Each subject's change log names the notifications first ("created"): a stored
+        notification always has its place in the log, even if this process dies between the
+        two writes (the log may then name one not stored yet; the redelivered event stores it)."""
         unique = list({d["_id"]: d for d in docs}.values())
+        by_subject: dict[str, list[str]] = {}
+        for d in unique:
+            if d.get("subject_id") is not None:
+                by_subject.setdefault(str(d["subject_id"]), []).append(str(d["_id"]))
+        await asyncio.gather(
+            *(self._append(s, {"op": CREATED, "ids": ids}) for s, ids in by_subject.items())
+        )
         return await insert_many_new(self.db[NOTIFICATIONS], unique)
 
     async def published_among(self, ids: Sequence[str]) -> set[str]:
-        """Which of these notifications were announced already (only asked for duplicates)."""
-        if not ids:
-            return set()
-        if len(ids) == 1:
-            doc = await self.db[PUBLISHED].find_one({"_id": ids[0]})
-            return {ids[0]} if doc is not None else set()
-        cursor = self.db[PUBLISHED].find({"_id": {"$in": list(ids)}}, {"_id": 1})
-        return {str(d["_id"]) async for d in cursor}
+        """Which of these notifications were announced already (only asked for duplicates);
+        one read by exact `_id` each (`$in` would scan the markers on FerretDB)."""
+        found = await asyncio.gather(
+            *(self.db[PUBLISHED].find_one({"_id": i}, {"_id": 1}) for i in dict.fromkeys(ids))
+        )
+        return {str(d["_id"]) for d in found if d is not None}
 
     async def mark_published(self, ids: Sequence[str], now: datetime | None = None) -> None:
         """Markers, inserted (an update would scan the notifications on FerretDB)."""
@@ -124,63 +180,113 @@ class NotifyRepository:
             self.db[PUBLISHED], [{"_id": i, "at": now} for i in dict.fromkeys(ids)]
         )
 
+    # A notification is inserted once and never updated by the consumer: on FerretDB v1 every
+    # update or delete scans the collection, even by exact `_id` (65 ms at 20k documents,
+    # measured). What happens to a subject's notifications later (a merged report, new facts, an
+    # acknowledgement) is appended to the subject's change log instead, numbered by `_id`
+    # (`<subject>:000001`, ...), and folded into the notifications when they are read.
     async def add_update(
         self,
         subject_id: str,
         note: Mapping[str, Any],
         facts: Mapping[str, Any],
         now: datetime,
-    ) -> int:
+    ) -> None:
         """Adds a merged report / update to every notification of the subject, once per event."""
-        event_id = note["event_id"]
-        result = await self.db[NOTIFICATIONS].update_many(
-            {"subject_id": subject_id, "update_event_ids": {"$nin": [event_id]}},
+        await self._append(
+            subject_id,
             {
-                "$push": {"updates": dict(note), "update_event_ids": event_id},
-                "$max": {"reports": int(note.get("reports", 0))},
-                "$set": {"updated_at": now, **{f"facts.{k}": v for k, v in facts.items()}},
+                "op": UPDATE,
+                "event_id": note["event_id"],
+                "note": dict(note),
+                "facts": dict(facts),
+                "at": now,
             },
         )
-        return int(result.modified_count)
 
     async def update_facts(self, subject_id: str, facts: Mapping[str, Any], now: datetime) -> None:
         if facts:
-            await self.db[NOTIFICATIONS].update_many(
-                {"subject_id": subject_id},
-                {"$set": {"updated_at": now, **{f"facts.{k}": v for k, v in facts.items()}}},
-            )
+            await self._append(subject_id, {"op": FACTS, "facts": dict(facts), "at": now})
 
     async def acknowledge(
         self, subject_id: str, by: str, at: datetime, facts: Mapping[str, Any], now: datetime
-    ) -> int:
-        await self.update_facts(subject_id, facts, now)
-        result = await self.db[NOTIFICATIONS].update_many(
-            {"subject_id": subject_id, "acknowledged": False},
-            {"$set": {"acknowledged": True, "acknowledged_at": at, "acknowledged_by": by}},
+    ) -> None:
+        """Marks the subject's notifications acknowledged (the first acknowledgement stays) and
+        gives them the new facts."""
+        await self._append(
+            subject_id,
+            {"op": ACK, "by": by, "acknowledged_at": at, "facts": dict(facts), "at": now},
         )
-        return int(result.modified_count)
+
+    async def changes_of(self, subject_id: str) -> list[Document]:
+        """The subject's change log, oldest first: cached entries (they never change) plus the
+        ones stored since, read by exact `_id` until the next number is missing."""
+        entries = self._changes.get(subject_id)
+        entries = list(entries) if entries is not None else []
+        while True:
+            doc = await self.db[CHANGES].find_one({"_id": change_id(subject_id, len(entries) + 1)})
+            if doc is None:
+                break
+            entries.append(doc)
+        self._remember(subject_id, entries)
+        return entries
+
+    async def _append(self, subject_id: str, entry: Document, *, max_tries: int = 100) -> None:
+        """Appends one entry with the subject's next number (a unique insert; a number taken by
+        another writer makes us read on and take the next)."""
+        for _ in range(max_tries):
+            entries = await self.changes_of(subject_id)
+            doc = {**entry, "_id": change_id(subject_id, len(entries) + 1), "subject": subject_id}
+            try:
+                await self.db[CHANGES].insert_one(doc)
+            except DuplicateKeyError:
+                continue
+            self._remember(subject_id, [*entries, doc])
+            return
+        raise RuntimeError(f"could not append to the change log of {subject_id}")
+
+    def _remember(self, subject_id: str, entries: list[Document]) -> None:
+        self._changes[subject_id] = entries
+        self._changes.move_to_end(subject_id)
+        while len(self._changes) > CHANGES_CACHED:
+            self._changes.popitem(last=False)
+
+    async def _with_changes(self, docs: list[Document]) -> list[Document]:
+        """The notifications as they stand: each folded with its subject's change log."""
+        subjects = sorted({str(d["subject_id"]) for d in docs if d.get("subject_id") is not None})
+        logs = dict(
+            zip(subjects, await asyncio.gather(*map(self.changes_of, subjects)), strict=True)
+        )
+        return [fold_changes(d, logs.get(str(d.get("subject_id")), [])) for d in docs]
 
     async def inbox(self, recipient_id: str, *, unread: bool, limit: int) -> list[Document]:
         query: Document = {"recipient_id": recipient_id}
         if unread:
             query["read_at"] = None
         cursor = self.db[NOTIFICATIONS].find(query).sort("created_at", DESCENDING).limit(limit)
-        return [d async for d in cursor]
+        return await self._with_changes([d async for d in cursor])
 
     async def mark_read(
         self, notification_id: str, recipient_id: str, now: datetime
     ) -> Document | None:
-        """Marks one's own notification read (the first read time stays); None if not theirs."""
-        await self.db[NOTIFICATIONS].update_one(
-            {"_id": notification_id, "recipient_id": recipient_id, "read_at": None},
-            {"$set": {"read_at": now}},
-        )
-        return await self.db[NOTIFICATIONS].find_one(
-            {"_id": notification_id, "recipient_id": recipient_id}
-        )
+        """Marks one's own notification read (the first read time stays); None if not theirs.
+        A person's click, not the event path: the update's scan is affordable here."""
+        doc = await self.db[NOTIFICATIONS].find_one({"_id": notification_id})
+        if doc is None or doc.get("recipient_id") != recipient_id:
+            return None
+        if doc.get("read_at") is None:
+            await self.db[NOTIFICATIONS].update_one(
+                {"_id": notification_id}, {"$set": {"read_at": now}}
+            )
+            doc["read_at"] = now
+        return (await self._with_changes([doc]))[0]
 
     async def notifications_of(self, subject_id: str) -> list[Document]:
-        return [d async for d in self.db[NOTIFICATIONS].find({"subject_id": subject_id})]
+        ids = [i for e in await self.changes_of(subject_id) if e["op"] == CREATED for i in e["ids"]]
+        found = await asyncio.gather(
+            *(self.db[NOTIFICATIONS].find_one({"_id": i}) for i in dict.fromkeys(ids))
+        )
+        return await self._with_changes([d for d in found if d is not None])
 
     # ---- alerts (the stream) -----------------------------------------------------------------
     async def alert_by_event(self, event_id: str) -> Document | None:
