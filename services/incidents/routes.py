@@ -38,7 +38,7 @@ Status = Literal["reported", "acknowledged", "responding", "resolved", "closed",
 assert set(Status.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 
 
-def get_service(request: Request) -> IncidentsService:
+async def get_service(request: Request) -> IncidentsService:  # async: no thread-pool hop
     service: IncidentsService = request.app.state.service
     return service
 

@@ -170,7 +170,7 @@ def stand_in_incidents(settings: Settings, publisher: Publisher, snaps: dict[str
 
     @app.post("/v1/incidents/{incident_id}/ack")
     async def ack(incident_id: str, request: Request) -> dict[str, Any]:
-        person = current_person(request)
+        person = await current_person(request)
         snap = snaps[incident_id].model_copy(update={"status": "acknowledged"})
         snaps[incident_id] = snap
         app.state.acks.append((incident_id, person.id))
