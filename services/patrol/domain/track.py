@@ -148,9 +148,7 @@ def count_known(ranges: Sequence[tuple[int, int]], seqs: Iterable[int]) -> int:
 # --- quality --------------------------------------------------------------------------------------
 
 
-def _segment_flags(
-    a: Fix, b: Fix, rules: QualityRules
-) -> tuple[bool, bool, bool, float, float]:
+def _segment_flags(a: Fix, b: Fix, rules: QualityRules) -> tuple[bool, bool, bool, float, float]:
     """(speed, jump, gap, gap seconds, metres) for the segment a→b (b not before a)."""
     dt = b.t - a.t
     d = haversine_m(a.lat, a.lon, b.lat, b.lon)
