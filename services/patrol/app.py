@@ -65,5 +65,6 @@ def create_app(settings: PatrolSettings | None = None, *, clock: Clock | None = 
     app.state.org = org
     app.state.policy = policy
     install_common(app, settings.service)
-    app.include_router(routes.router)
+    if settings.patrol_api:
+        app.include_router(routes.router)
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import Settings
@@ -24,5 +26,17 @@ class PatrolSettings(Settings):
     # How long the points endpoint may reuse what it read about a patrol (owner, start, finish,
     # stored seqs). 0 reads the database on every batch.
     patrol_ingest_cache_s: float = Field(default=2.0, ge=0)
-    # False runs an ingest-only replica (HTTP + publish), leaving storage to worker replicas.
+    # The two roles of a patrol process; the default runs both (one process, as `make up` did and
+    # the tests do). Production splits them (deploy/k8s): `hulin-patrol` serves the API with
+    # patrol_consumers=false (validate, publish, answer 202: scales with HTTP load), and
+    # `hulin-patrol-worker` runs with patrol_api=false (the points consumer and the overdue scan:
+    # scales with the partitions of hulin.patrol.points). A worker still answers /healthz,
+    # /readyz and /metrics.
     patrol_consumers: bool = True
+    patrol_api: bool = True
+
+    @model_validator(mode="after")
+    def _has_a_role(self) -> Self:
+        if not (self.patrol_consumers or self.patrol_api):
+            raise ValueError("HULIN_PATROL_API and HULIN_PATROL_CONSUMERS are both false: no role")
+        return self
