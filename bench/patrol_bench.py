@@ -1,7 +1,19 @@
 """Benchmark of the patrol ingest path (`make bench-patrol`): accepted points per second through
 `POST /v1/patrols/{id}/points` (batches of 1000, 4 concurrent clients) beside the ceiling measured
 in the same run — aiokafka alone producing the same serialised events (acks=all, idempotent,
-4 sends in flight like the 4 clients). Prints figures; never asserts timing.
+linger 5 ms, 1 MiB batches: the service's producer settings; 4 sends in flight like the 4
+clients). Prints figures; never asserts timing.
+
+Shapes (each one a separate service start on a fresh topic prefix and database; all on this
+machine, with Kafka, FerretDB and the load generator):
+- `split` (default, the deployed shape, deploy/k8s): one process serving the API with
+  HULIN_PATROL_CONSUMERS=false (`hulin-patrol`) and one worker process with HULIN_PATROL_API=false
+  running the points consumer (`hulin-patrol-worker`), both started by the bench.
+- `single`: one process doing both (HTTP and the points consumer on one event loop), as the
+  default settings run it (tests, a one-process installation).
+- `ingest-only` (`--ingest-only`): the API process alone, nothing stores the points.
+The default run measures `split` then `single`; the ceiling is measured once, after them, and
+each shape's ratio is against it.
 
 The load generator shares the machine with the service, so it is kept cheap: every request body
 (distinct seqs, so nothing is a duplicate) is built before the timed loop — as the ceiling uses
@@ -277,43 +289,53 @@ async def ceiling(settings: PatrolSettings, seconds: float) -> dict[str, Any]:
     }
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument(
-        "--ingest-only",
-        action="store_true",
-        help="run the service as an ingest-only replica (no points consumer in the process)",
-    )
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "patrol.json"))
-    args = parser.parse_args()
+SHAPES = {
+    "split": "API process (HULIN_PATROL_CONSUMERS=false) + worker process (HULIN_PATROL_API=false)",
+    "single": "one process: API and points consumer on one event loop",
+    "ingest-only": "API process alone (HULIN_PATROL_CONSUMERS=false), nothing stores",
+}
 
+
+def start_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "services.patrol"]
+    if os.environ.get("BENCH_PATROL_SERVICE_SCRIPT"):  # e.g. a profiling wrapper
+        cmd = [sys.executable, os.environ["BENCH_PATROL_SERVICE_SCRIPT"]]
+    return subprocess.Popen(cmd, cwd=ROOT, env={**env, "HULIN_PORT": str(port)})
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def measure_shape(shape: str, seconds: float) -> dict[str, Any]:
+    """Start the shape's processes on a fresh prefix and database, load them, stop them."""
     name = f"bench{uuid.uuid4().hex[:8]}"
-    port = free_port()
     env = {
         **os.environ,
         "HULIN_TOPIC_PREFIX": f"{name}.",
         "HULIN_MONGO_DB": f"hulin_{name}",
-        "HULIN_PORT": str(port),
         "HULIN_LOG_LEVEL": "WARNING",
-        "HULIN_PATROL_CONSUMERS": "false" if args.ingest_only else "true",
     }
     settings = PatrolSettings(topic_prefix=f"{name}.", mongo_db=f"hulin_{name}")
+    api_env = {**env, "HULIN_PATROL_CONSUMERS": "false" if shape != "single" else "true"}
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "services.patrol"]
-    if os.environ.get("BENCH_PATROL_SERVICE_SCRIPT"):  # e.g. a profiling wrapper
-        cmd = [sys.executable, os.environ["BENCH_PATROL_SERVICE_SCRIPT"]]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: ASYNC220 - once, before timing
+    procs = []
     try:
-        await wait_ready(url, proc)
-        service = await run_clients(url, settings, args.seconds)
+        if shape == "split":
+            worker_port = free_port()
+            procs.append(start_process({**env, "HULIN_PATROL_API": "false"}, worker_port))
+            await wait_ready(f"http://127.0.0.1:{worker_port}", procs[-1])
+        procs.append(start_process(api_env, port))
+        await wait_ready(url, procs[-1])
+        result = await run_clients(url, settings, seconds)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    kafka = await ceiling(settings, args.seconds)
+        for proc in procs:
+            stop_process(proc)
     from pymongo import AsyncMongoClient
 
     from shared.db import drop_databases
@@ -321,37 +343,67 @@ async def main() -> None:
     mc: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_uri)
     await drop_databases(mc, settings.mongo_db)
     await mc.close()
+    return {"shape": shape, "processes": SHAPES[shape], **result}
 
-    ratio = service["points_per_s"] / kafka["points_per_s"]
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--shapes",
+        default="split,single",
+        help=f"comma-separated, measured in this order: {', '.join(SHAPES)}",
+    )
+    parser.add_argument("--ingest-only", action="store_true", help="same as --shapes ingest-only")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "patrol.json"))
+    args = parser.parse_args()
+    shapes = ["ingest-only"] if args.ingest_only else args.shapes.split(",")
+    unknown = set(shapes) - set(SHAPES)
+    if unknown:
+        parser.error(f"unknown shapes: {', '.join(sorted(unknown))}")
+
+    measured = {shape: await measure_shape(shape, args.seconds) for shape in shapes}
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    kafka = await ceiling(PatrolSettings(topic_prefix=f"{name}."), args.seconds)
+    for m in measured.values():
+        m["ratio"] = m["points_per_s"] / kafka["points_per_s"]
+
+    first = measured[shapes[0]]
     result = {
         "at": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "seconds": args.seconds,
         "clients": len(RANGERS),
         "batch": BATCH,
-        "service": service,
+        # The first shape measured (the deployed one, `split`, by default) is the headline.
+        "shape": first["shape"],
+        "service": first,
+        "shapes": measured,
         "ceiling_aiokafka": kafka,
-        "ratio": ratio,
+        "ratio": first["ratio"],
         "targets": {"points_per_s": 25000, "ratio": 0.5},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")  # noqa: ASYNC240
     print()
-    print("| measure | value |")
-    print("|---|---|")
-    print(
-        f"| accepted points/s via HTTP (4 clients × 1000-pt batches) | "
-        f"{service['points_per_s']:,.0f} |"
-    )
-    print(f"| ceiling: aiokafka alone, same events, points/s | {kafka['points_per_s']:,.0f} |")
-    print(f"| ratio | {ratio:.0%} |")
-    print(f"| requests / errors | {service['requests']} / {service['errors']} |")
-    print(f"| latency p50 / p99 ms | {service['p50_ms']:.1f} / {service['p99_ms']:.1f} |")
-    print(f"| event size bytes | {kafka['event_bytes']:,} |")
-    print(
-        f"| stored by the consumer 5 s after the run | {service['stored_points_5s_after']:,} "
-        f"of {service['accepted_points']:,} |"
-    )
+    print(f"ceiling: aiokafka alone, same events, points/s: {kafka['points_per_s']:,.0f}")
+    print(f"event size bytes: {kafka['event_bytes']:,}")
+    for m in measured.values():
+        print()
+        print(f"shape {m['shape']}: {m['processes']}")
+        print("| measure | value |")
+        print("|---|---|")
+        print(
+            f"| accepted points/s via HTTP (4 clients × 1000-pt batches) | "
+            f"{m['points_per_s']:,.0f} |"
+        )
+        print(f"| ratio to the ceiling | {m['ratio']:.0%} |")
+        print(f"| requests / errors | {m['requests']} / {m['errors']} |")
+        print(f"| latency p50 / p99 ms | {m['p50_ms']:.1f} / {m['p99_ms']:.1f} |")
+        print(
+            f"| stored 5 s after the run | {m['stored_points_5s_after']:,} "
+            f"of {m['accepted_points']:,} |"
+        )
     print(f"\nwritten to {args.out}")
 
 
