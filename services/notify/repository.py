@@ -161,9 +161,7 @@ class NotifyRepository:
         for d in unique:
             if d.get("subject_id") is not None:
                 by_subject.setdefault(str(d["subject_id"]), []).append(str(d["_id"]))
-        await asyncio.gather(
-            *(self._append(s, {"op": CREATED, "ids": ids}) for s, ids in by_subject.items())
-        )
+        await self._append_many({s: {"op": CREATED, "ids": ids} for s, ids in by_subject.items()})
         return await insert_many_new(self.db[NOTIFICATIONS], unique)
 
     async def published_among(self, ids: Sequence[str]) -> set[str]:
@@ -244,6 +242,23 @@ class NotifyRepository:
             self._remember(subject_id, [*entries, doc])
             return
         raise RuntimeError(f"could not append to the change log of {subject_id}")
+
+    async def _append_many(self, entries: Mapping[str, Document]) -> None:
+        """One entry per subject in a single insert (FerretDB's SQLite backend serializes writes:
+        many concurrent inserts wait on each other's locks, one batch does not); an entry whose
+        number was taken meanwhile is appended again on its own."""
+        subjects = list(entries)
+        logs = await asyncio.gather(*map(self.changes_of, subjects))
+        docs = [
+            {**entries[s], "_id": change_id(s, len(log) + 1), "subject": s}
+            for s, log in zip(subjects, logs, strict=True)
+        ]
+        taken = await insert_many_new(self.db[CHANGES], docs)
+        for s, log, doc in zip(subjects, logs, docs, strict=True):
+            if doc["_id"] in taken:
+                await self._append(s, entries[s])
+            else:
+                self._remember(s, [*log, doc])
 
     def _remember(self, subject_id: str, entries: list[Document]) -> None:
         self._changes[subject_id] = entries
