@@ -213,8 +213,13 @@ class PestLoop(_Frozen):
         "city_recheck",
         "province_confirm",
     )
+    # Step deadlines: `check_step` done within `check_within_s` of the report, `dispose_step`
+    # within `dispose_within_s` of `confirm_step`; a missed one climbs the chain one level.
     check_within_s: float = Field(default=24 * H, gt=0)
     dispose_within_s: float = Field(default=48 * H, gt=0)  # from province confirmation
+    check_step: str = "checked"
+    confirm_step: str = "province_confirm"
+    dispose_step: str = "disposed"
     outbreak_cleared_within_days: int = Field(default=365, gt=0)
 
     @model_validator(mode="after")
@@ -225,6 +230,11 @@ class PestLoop(_Frozen):
         unknown = [n for n in self.negative_closes_at if n not in names]
         if unknown:
             raise ValueError(f"negative_closes_at names unknown steps: {', '.join(unknown)}")
+        for key in ("check_step", "confirm_step", "dispose_step"):
+            if getattr(self, key) not in names:
+                raise ValueError(f"{key} names an unknown step: {getattr(self, key)!r}")
+        if names.index(self.confirm_step) >= names.index(self.dispose_step):
+            raise ValueError("confirm_step must come before dispose_step")
         return self
 
     def step_names(self) -> list[str]:

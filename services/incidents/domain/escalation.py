@@ -56,6 +56,38 @@ def flame_checks_pending(policy: Policy, incident: Incident) -> list[float]:
     ]
 
 
+def pest_deadlines_pending(policy: Policy, incident: Incident) -> list[tuple[datetime, str, str]]:
+    """(due, step, reason) of the pine-wilt loop's step deadlines still running: the check within
+    24 h of the report, disposal within 48 h of confirmation (policy). Acknowledging the incident
+    does not stop them; doing the step does, and each fires once."""
+    loop = policy.pest_loop
+    if incident.family != "pest" or not incident.is_open or incident.pest_outcome is not None:
+        return []
+    done = {record.name: record.at for record in incident.pest_steps}
+    missed = incident.pest_deadlines_missed
+    out: list[tuple[datetime, str, str]] = []
+    if loop.check_step not in done and loop.check_step not in missed:
+        out.append(
+            (
+                incident.opened_at + timedelta(seconds=loop.check_within_s),
+                loop.check_step,
+                f"pest step {loop.check_step} not done within "
+                f"{loop.check_within_s / 3600:g} h of the report",
+            )
+        )
+    confirmed = done.get(loop.confirm_step)
+    if confirmed is not None and loop.dispose_step not in done and loop.dispose_step not in missed:
+        out.append(
+            (
+                confirmed + timedelta(seconds=loop.dispose_within_s),
+                loop.dispose_step,
+                f"pest step {loop.dispose_step} not done within "
+                f"{loop.dispose_within_s / 3600:g} h of {loop.confirm_step}",
+            )
+        )
+    return sorted(out)
+
+
 def next_timer_at(policy: Policy, incident: Incident) -> datetime | None:
     """The earliest moment the escalation engine must look at this incident again."""
     times: list[datetime] = []
@@ -64,6 +96,7 @@ def next_timer_at(policy: Policy, incident: Incident) -> datetime | None:
     pending = flame_checks_pending(policy, incident)
     if pending:
         times.append(incident.opened_at + timedelta(hours=min(pending)))
+    times += [due for due, _, _ in pest_deadlines_pending(policy, incident)]
     return min(times) if times else None
 
 
@@ -172,6 +205,22 @@ def on_timer(policy: Policy, incident: Incident, *, now: datetime) -> Outcome:
         entry = TimelineEntry(at=now, event="reescalated", note=reason)
         done = done.model_copy(update={"timeline": add_timeline(done, entry)})
         return Outcome(done, (Notice(kind="updated", at=now, reason=f"flame_not_out:{hours:g}h"),))
+    # 3. A pest step deadline passed (the check, the disposal): one level up, once per deadline.
+    for due, step, reason in pest_deadlines_pending(policy, incident):
+        if due > now:
+            break
+        missed = incident.model_copy(
+            update={
+                "pest_deadlines_missed": (*incident.pest_deadlines_missed, step),
+                "updated_at": now,
+            }
+        )
+        outcome = raise_to(policy, missed, missed.escalation_level + 1, now=now, reason=reason)
+        if outcome.changed:
+            return outcome
+        entry = TimelineEntry(at=now, event="deadline_missed", note=reason)  # already at the top
+        missed = missed.model_copy(update={"timeline": add_timeline(missed, entry)})
+        return Outcome(missed, (Notice(kind="updated", at=now, reason=f"pest_deadline:{step}"),))
     return Outcome(incident)
 
 

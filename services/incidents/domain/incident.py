@@ -86,6 +86,7 @@ class Incident(BaseModel):
     flame_checks_done: tuple[float, ...] = ()  # "flame not out after h hours" checks fired
     pest_steps: tuple[PestStepRecord, ...] = ()
     pest_outcome: str | None = None  # "negative" or "complete": the closed loop is finished
+    pest_deadlines_missed: tuple[str, ...] = ()  # steps whose deadline passed (escalated once)
     timeline: tuple[TimelineEntry, ...] = ()
     version: int = 0
 

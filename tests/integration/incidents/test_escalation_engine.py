@@ -160,3 +160,35 @@ async def test_two_scheduler_replicas_never_double_escalate(
     ids_seen = Counter(str(e.id) for e in events)
     assert max(ids_seen.values()) == 1  # no event published twice either
     _ = VILLAGE
+
+
+async def test_unchecked_pest_report_climbs_once_on_its_check_deadline(
+    settings_for: Callable[..., Any],
+    token: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """A suspect pest report acknowledged but not checked on site within the policy's check
+    deadline (24 h by default; 1.5 s here) climbs one level, once, with the reason."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("pest_loop:\n  check_within_s: 1.5\n")
+    s = settings_for(IncidentsSettings, incident_shards=4, policy_file=policy)
+    auth = token("hq-500114")
+    async with serve(create_app(s)) as srv, httpx.AsyncClient(base_url=srv.url) as c:
+        body = report_body("pest", photos=["tree.jpg"], details={"subcompartment": "12-3"})
+        r = await c.post("/v1/reports", json=body, headers={"Authorization": token(RANGER)})
+        assert r.status_code == 202, r.text
+        iid = await incident_of(c, body["id"], auth)
+        r = await c.post(f"/v1/incidents/{iid}/ack", headers={"Authorization": token(CHIEF)})
+        assert r.status_code == 200, r.text
+
+        async def climbed() -> bool:
+            return (await level_of(c, iid, auth))["escalation_level"] == 1
+
+        await wait_until(climbed, timeout_s=10)
+        await asyncio.sleep(1.5)  # nothing more: the deadline fires once
+        got = await level_of(c, iid, auth)
+    assert got["escalation_level"] == 1 and got["status"] == "acknowledged"
+    events = await read_topic(s, INCIDENTS, 3)
+    assert hops(events, iid) == [(0, 1)]
+    (escalated,) = [e for e in events if isinstance(e, IncidentEscalated)]
+    assert "checked not done within" in escalated.data.reason

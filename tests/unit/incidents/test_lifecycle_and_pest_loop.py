@@ -160,3 +160,106 @@ def test_negative_county_test_finishes_the_loop_early(policy: Policy) -> None:
         )
     acked = acknowledge(done.incident, actor=VC, now=at(4)).incident
     assert walk(policy, acked, ("closed", TC)).status == "closed"
+
+
+PEST_EVIDENCE = {
+    "checked": {"photo": "p", "gps": "g"},
+    "sampled": {"photo": "p", "sampler": "s", "sample_label": "l"},
+    "county_test": {"lab_result": "r"},
+    "city_recheck": {"lab_result": "r"},
+    "province_confirm": {"lab_result": "r"},
+    "marked": {"subcompartment": "12-3"},
+    "felling_assigned": {"assignee": "team 2"},
+    "felled": {"stump_photo": "p", "gps": "g"},
+    "disposed": {"disposal_photo": "p"},
+}
+H = 3600.0
+
+
+def _steps(policy: Policy, incident: Incident, until: str, at_s: float) -> Incident:
+    """Record the loop's next steps up to and including `until`, at `at_s`."""
+    done = {record.name for record in incident.pest_steps}
+    for step, evidence in PEST_EVIDENCE.items():
+        if step in done:
+            continue
+        result = "positive" if step in ("county_test", "city_recheck", "province_confirm") else None
+        incident = record_step(
+            incident,
+            step=step,
+            evidence=evidence,
+            actor=RANGER,
+            now=at(at_s),
+            policy=policy,
+            result=result,
+        ).incident
+        if step == until:
+            return incident
+    raise AssertionError(until)
+
+
+def test_pest_check_deadline_climbs_once_even_when_acknowledged(policy: Policy) -> None:
+    """Suspect pest reports are due for checking within 24 h (DOMAIN): acknowledging does not
+    stop that clock; the missed check climbs one level, once."""
+    from services.incidents.domain.escalation import next_timer_at, on_timer
+
+    pest = opened(report("pest", photos=("t.jpg",), details={"subcompartment": "12-3"}), policy)
+    acked = acknowledge(pest, actor=VC, now=at(60)).incident
+    assert next_timer_at(policy, acked) == at(24 * H)
+    assert not on_timer(policy, acked, now=at(24 * H - 1)).changed
+    missed = on_timer(policy, acked, now=at(24 * H))
+    assert missed.changed and missed.incident.escalation_level == 1
+    (notice,) = missed.notices
+    assert notice.kind == "escalated" and "checked not done within 24 h" in notice.reason
+    assert missed.incident.pest_deadlines_missed == ("checked",)
+    assert missed.incident.status == "acknowledged" and missed.incident.next_escalation_at is None
+    assert next_timer_at(policy, missed.incident) is None
+    assert not on_timer(policy, missed.incident, now=at(48 * H)).changed
+
+
+def test_pest_checked_in_time_keeps_the_level(policy: Policy) -> None:
+    from services.incidents.domain.escalation import next_timer_at, on_timer
+
+    pest = opened(report("pest", photos=("t.jpg",), details={"subcompartment": "12-3"}), policy)
+    acked = acknowledge(pest, actor=VC, now=at(60)).incident
+    checked = _steps(policy, acked, "checked", 23 * H)
+    assert next_timer_at(policy, checked) is None
+    assert not on_timer(policy, checked, now=at(30 * H)).changed
+
+
+def test_pest_disposal_due_48_h_after_confirmation(policy: Policy) -> None:
+    from services.incidents.domain.escalation import next_timer_at, on_timer
+
+    pest = opened(report("pest", photos=("t.jpg",), details={"subcompartment": "12-3"}), policy)
+    acked = acknowledge(pest, actor=VC, now=at(60)).incident
+    confirmed = _steps(policy, acked, "province_confirm", 10 * H)
+    assert next_timer_at(policy, confirmed) == at(58 * H)
+    assert not on_timer(policy, confirmed, now=at(58 * H - 1)).changed
+    late = on_timer(policy, confirmed, now=at(58 * H))
+    assert late.incident.escalation_level == 1
+    assert "disposed not done within 48 h of province_confirm" in late.notices[0].reason
+    # Disposed in time instead: no deadline left.
+    disposed = _steps(policy, confirmed, "disposed", 57 * H)
+    assert next_timer_at(policy, disposed) is None
+
+
+def test_pest_deadline_at_the_top_level_is_noted_not_climbed(policy: Policy) -> None:
+    from services.incidents.domain.escalation import on_timer
+
+    pest = opened(report("pest", photos=("t.jpg",), details={"subcompartment": "12-3"}), policy)
+    top = acknowledge(pest, actor=VC, now=at(60)).incident.model_copy(
+        update={"escalation_level": policy.escalation.max_level}
+    )
+    noted = on_timer(policy, top, now=at(24 * H))
+    assert noted.incident.escalation_level == policy.escalation.max_level
+    assert noted.notices[0].kind == "updated" and noted.notices[0].reason == "pest_deadline:checked"
+    assert noted.incident.timeline[-1].event == "deadline_missed"
+    assert not on_timer(policy, noted.incident, now=at(25 * H)).changed
+
+
+def test_pest_step_names_in_the_policy_must_exist() -> None:
+    from pydantic import ValidationError
+
+    from shared.policy.models import PestLoop
+
+    with pytest.raises(ValidationError, match="dispose_step"):
+        PestLoop(dispose_step="burned")
