@@ -28,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.db import is_store_busy
+from shared.locks import locked
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -235,20 +236,25 @@ class IncidentsRepository:
         return members
 
     async def add_to_cell(self, key: str, incident_id: str, lat: float, lon: float) -> None:
-        await with_busy_retry(
-            lambda: self._cells(key).update_one(
-                {"_id": key},
-                {"$set": {f"members.{incident_id}": {"lat": lat, "lon": lon}}},
-                upsert=True,
+        """File an open incident under its cell. Under the cell's lock: FerretDB applies `$set`
+        as a read then a write of the whole document, so two incidents filed at once into one
+        cell (neighbouring villages, handled by different partitions) could lose one."""
+        async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
+            await with_busy_retry(
+                lambda: self._cells(key).update_one(
+                    {"_id": key},
+                    {"$set": {f"members.{incident_id}": {"lat": lat, "lon": lon}}},
+                    upsert=True,
+                )
             )
-        )
 
     async def remove_from_cell(self, key: str, incident_id: str) -> None:
-        await with_busy_retry(
-            lambda: self._cells(key).update_one(
-                {"_id": key}, {"$unset": {f"members.{incident_id}": ""}}
+        async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
+            await with_busy_retry(
+                lambda: self._cells(key).update_one(
+                    {"_id": key}, {"$unset": {f"members.{incident_id}": ""}}
+                )
             )
-        )
 
     # --- reports --------------------------------------------------------------------------------
 

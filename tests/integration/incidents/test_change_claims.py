@@ -132,3 +132,23 @@ async def test_relay_drops_a_change_staged_but_never_claimed(
     finally:
         await publisher.stop()
         await client.close()
+
+
+async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
+    settings_for: Callable[..., Any],
+) -> None:
+    """FerretDB's $set is a read then a write: without the cell lock, concurrent filings into
+    one cell lose members, and a later report would open a duplicate incident."""
+    s: IncidentsSettings = settings_for(IncidentsSettings)
+    client = dbmod.connect(s)
+    try:
+        repo = IncidentsRepository(dbmod.database(client, s), shards=2)
+        for trial in range(3):
+            key = f"fire:1:{trial}"
+            ids = [f"inc-{trial}-{i}" for i in range(8)]
+            await asyncio.gather(*(repo.add_to_cell(key, i, 29.4, 108.6) for i in ids))
+            assert sorted(await repo.cell_members([key])) == sorted(ids)
+            await asyncio.gather(*(repo.remove_from_cell(key, i) for i in ids[:4]))
+            assert sorted(await repo.cell_members([key])) == sorted(ids[4:])
+    finally:
+        await client.close()
