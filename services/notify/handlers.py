@@ -9,15 +9,22 @@ Infrastructure errors propagate so the consumer retries; nothing here talks HTTP
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from services.notify.channels.base import Channel, Dispatch
 from services.notify.domain import alerts
 from services.notify.domain.alerts import AlertDraft, NotificationDraft, Plan, Rules
-from services.notify.repository import NotifyRepository
+from services.notify.repository import (
+    NotifyRepository,
+    ack_entry,
+    created_entry,
+    facts_entry,
+    update_entry,
+)
 from shared.clock import Clock
+from shared.db import Document
 from shared.events import (
     Event,
     IncidentAcknowledged,
@@ -68,6 +75,28 @@ def alert_doc(draft: AlertDraft, now: datetime) -> dict[str, Any]:
         "facts": dict(draft.facts),
         "stored_at": now,
     }
+
+
+def changes_of(plan: Plan, now: datetime) -> list[tuple[str, Document]]:
+    """What one event appends to its subject's change log, in order: what happens to the
+    notifications stored before (a merged report, an acknowledgement, new facts), then the
+    notifications it creates (which take only what follows)."""
+    subject = plan.alert.subject_id if plan.alert is not None else None
+    out: list[tuple[str, Document]] = []
+    if subject is not None:
+        if plan.update is not None:
+            out.append((subject, update_entry(plan.update, plan.facts_update, now)))
+        elif plan.acknowledged_by is not None and plan.acknowledged_at is not None:
+            entry = ack_entry(plan.acknowledged_by, plan.acknowledged_at, plan.facts_update, now)
+            out.append((subject, entry))
+        elif plan.facts_update:
+            out.append((subject, facts_entry(plan.facts_update, now)))
+    created: dict[str, list[str]] = {}
+    for draft in plan.notifications:
+        if draft.subject_id is not None:
+            created.setdefault(str(draft.subject_id), []).append(draft.id)
+    out.extend((s, created_entry(ids)) for s, ids in created.items())
+    return out
 
 
 class NotifyHandlers:
@@ -129,31 +158,62 @@ class NotifyHandlers:
             [(e, alerts.plan_overdue(str(e.id), e.data, e.occurred_at, self.org)) for e in events]
         )
 
+    async def on_events(self, events: Sequence[Event]) -> None:
+        """Consecutive events of one partition, of any type handled here, stored in one go and
+        in their order (an incident's events share a partition)."""
+        await self._apply_many([(e, self.plan(e)) for e in events])
+
+    def plan(self, event: Event) -> Plan:
+        """What one event means for the stream, the inboxes and the webhooks (pure)."""
+        if isinstance(event, IncidentOpened):
+            return alerts.plan_opened(
+                str(event.id), event.data, event.occurred_at, self.org, self.rules
+            )
+        if isinstance(event, IncidentUpdated):
+            return alerts.plan_updated(str(event.id), event.data, event.occurred_at, self.org)
+        if isinstance(event, IncidentEscalated):
+            return alerts.plan_escalated(str(event.id), event.data, self.org, self.rules)
+        if isinstance(event, IncidentAcknowledged):
+            return alerts.plan_acknowledged(str(event.id), event.data, self.org)
+        if isinstance(event, IncidentStatusChanged):
+            return alerts.plan_status_changed(str(event.id), event.data, self.org)
+        if isinstance(event, PatrolOverdue):
+            return alerts.plan_overdue(str(event.id), event.data, event.occurred_at, self.org)
+        raise TypeError(f"notify does not handle {event.type}")
+
     # ---- the one flow --------------------------------------------------------------------------
     async def _apply(self, event: Event, plan: Plan) -> None:
         await self._apply_many([(event, plan)])
 
     async def _apply_many(self, items: Sequence[tuple[Event, Plan]]) -> None:
-        """Store each alert (numbered, and at once on this process's live streams), apply the
-        plans to existing notifications, then hand all dispatches to the channels together (one
-        write of notifications) and announce the new notifications."""
+        """Store the batch's alerts (numbered in one insert, then at once on this process's live
+        streams), append what the events change to the subjects' logs in event order (one
+        insert), then hand all dispatches to the channels together (one write of notifications,
+        one of webhook deliveries) and announce the new notifications."""
         now = self.clock.now()
-        live = [c for c in self.channels if c.name == "sse"]
-        dispatches: list[Dispatch] = []
-        for event, plan in items:
-            stored = await self._store_alert(plan.alert, now) if plan.alert is not None else None
-            dispatch = Dispatch(
+        stored = iter(
+            await self.repo.insert_alerts_numbered(
+                [alert_doc(plan.alert, now) for _, plan in items if plan.alert is not None]
+            )
+        )
+        dispatches = [
+            Dispatch(
                 event_id=str(event.id),
                 event_type=event.type,
                 occurred_at=event.occurred_at,
-                alert=stored,
+                alert=next(stored) if plan.alert is not None else None,
                 notifications=plan.notifications,
             )
-            if stored is not None:
-                for channel in live:  # in memory only; the alert is stored
-                    await channel.send(dispatch)
-            await self._apply_to_existing(plan, now)
-            dispatches.append(dispatch)
+            for event, plan in items
+        ]
+        for channel in self.channels:
+            if channel.name == "sse":  # in memory only; the alerts are stored
+                for dispatch in dispatches:
+                    if dispatch.alert is not None:
+                        await channel.send(dispatch)
+        await self.repo.append_changes(
+            [change for _, plan in items for change in changes_of(plan, now)]
+        )
         known: set[str] | None = None  # notifications stored before (None: no inbox channel)
         for channel in self.channels:
             if channel.name == "sse":
@@ -169,23 +229,6 @@ class NotifyHandlers:
                 known = set(result or ())
         if known is not None:
             await self._publish_created(items, known, now)
-
-    async def _apply_to_existing(self, plan: Plan, now: datetime) -> None:
-        subject = plan.alert.subject_id if plan.alert is not None else None
-        if subject is None:
-            return
-        if plan.update is not None:
-            await self.repo.add_update(subject, plan.update, plan.facts_update, now)
-        elif plan.acknowledged_by is not None and plan.acknowledged_at is not None:
-            await self.repo.acknowledge(
-                subject, plan.acknowledged_by, plan.acknowledged_at, plan.facts_update, now
-            )
-        elif plan.facts_update:
-            await self.repo.update_facts(subject, plan.facts_update, now)
-
-    async def _store_alert(self, draft: AlertDraft, now: datetime) -> Mapping[str, Any]:
-        """One stored alert per event, numbered in the district's sequence (the SSE id)."""
-        return await self.repo.insert_alert_numbered(alert_doc(draft, now))
 
     async def _publish_created(
         self, items: Sequence[tuple[Event, Plan]], known: set[str], now: datetime

@@ -121,6 +121,44 @@ def alert_id(district: str, seq: int) -> str:
     return f"{district}:{seq:012d}"
 
 
+def created_entry(ids: Sequence[str]) -> Document:
+    """Change-log entry: these notifications of the subject were stored (they take what follows)."""
+    return {"op": CREATED, "ids": list(ids)}
+
+
+def update_entry(note: Mapping[str, Any], facts: Mapping[str, Any], now: datetime) -> Document:
+    return {
+        "op": UPDATE,
+        "event_id": note["event_id"],
+        "note": dict(note),
+        "facts": dict(facts),
+        "at": now,
+    }
+
+
+def facts_entry(facts: Mapping[str, Any], now: datetime) -> Document:
+    return {"op": FACTS, "facts": dict(facts), "at": now}
+
+
+def ack_entry(by: str, at: datetime, facts: Mapping[str, Any], now: datetime) -> Document:
+    return {"op": ACK, "by": by, "acknowledged_at": at, "facts": dict(facts), "at": now}
+
+
+async def insert_many_ordered(collection: Any, docs: Sequence[Document]) -> int:
+    """Inserts the documents in order, in one round trip, stopping at the first duplicate key;
+    returns how many were stored (a prefix of `docs`). Other errors raise."""
+    if not docs:
+        return 0
+    try:
+        await collection.insert_many(list(docs), ordered=True)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if not errors or errors[0].get("code") != DUPLICATE_KEY:
+            raise
+        return int(errors[0]["index"])
+    return len(docs)
+
+
 async def insert_many_new(collection: Any, docs: Sequence[Document]) -> set[str]:
     """Inserts every document whose `_id` (or other unique key) is new, in one round trip;
     returns the `_id`s that were already there (a duplicate is success). Other errors raise."""
@@ -153,15 +191,11 @@ class NotifyRepository:
     async def insert_notifications(self, docs: Sequence[Document]) -> set[str]:
         """One write for many notifications; returns the ids that already existed.
 
-        Each subject's change log names the notifications first ("created"): a stored
-        notification always has its place in the log, even if this process dies between the
-        two writes (the log may then name one not stored yet; the redelivered event stores it)."""
+        The caller appends each subject's "created" entry naming them first (`append_changes`):
+        a stored notification always has its place in the log, even if this process dies between
+        the two writes (the log may then name one not stored yet; the redelivered event stores
+        it)."""
         unique = list({d["_id"]: d for d in docs}.values())
-        by_subject: dict[str, list[str]] = {}
-        for d in unique:
-            if d.get("subject_id") is not None:
-                by_subject.setdefault(str(d["subject_id"]), []).append(str(d["_id"]))
-        await self._append_many({s: {"op": CREATED, "ids": ids} for s, ids in by_subject.items()})
         return await insert_many_new(self.db[NOTIFICATIONS], unique)
 
     async def published_among(self, ids: Sequence[str]) -> set[str]:
@@ -191,30 +225,44 @@ class NotifyRepository:
         now: datetime,
     ) -> None:
         """Adds a merged report / update to every notification of the subject, once per event."""
-        await self._append(
-            subject_id,
-            {
-                "op": UPDATE,
-                "event_id": note["event_id"],
-                "note": dict(note),
-                "facts": dict(facts),
-                "at": now,
-            },
-        )
+        await self.append_changes([(subject_id, update_entry(note, facts, now))])
 
     async def update_facts(self, subject_id: str, facts: Mapping[str, Any], now: datetime) -> None:
         if facts:
-            await self._append(subject_id, {"op": FACTS, "facts": dict(facts), "at": now})
+            await self.append_changes([(subject_id, facts_entry(facts, now))])
 
     async def acknowledge(
         self, subject_id: str, by: str, at: datetime, facts: Mapping[str, Any], now: datetime
     ) -> None:
         """Marks the subject's notifications acknowledged (the first acknowledgement stays) and
         gives them the new facts."""
-        await self._append(
-            subject_id,
-            {"op": ACK, "by": by, "acknowledged_at": at, "facts": dict(facts), "at": now},
-        )
+        await self.append_changes([(subject_id, ack_entry(by, at, facts, now))])
+
+    async def append_changes(self, entries: Sequence[tuple[str, Document]]) -> None:
+        """Appends entries to their subjects' change logs in the given order, in one insert.
+
+        A subject this process holds the log of is numbered from memory without reading (its
+        events come through one partition); a number another writer took meanwhile stops the
+        ordered insert there, and the rest is appended one by one, each after reading on."""
+        if not entries:
+            return
+        subjects = list(dict.fromkeys(s for s, _ in entries))
+        unknown = [s for s in subjects if s not in self._changes]
+        logs = dict(zip(unknown, await asyncio.gather(*map(self.changes_of, unknown)), strict=True))
+        for s in subjects:
+            logs.setdefault(s, list(self._changes.get(s) or ()))
+        counts = {s: len(log) for s, log in logs.items()}
+        docs: list[Document] = []
+        for s, entry in entries:
+            counts[s] += 1
+            docs.append({**entry, "_id": change_id(s, counts[s]), "subject": s})
+        stored = await insert_many_ordered(self.db[CHANGES], docs)
+        for doc in docs[:stored]:
+            logs[doc["subject"]].append(doc)
+        for s in subjects:
+            self._remember(s, logs[s])
+        for s, entry in entries[stored:]:
+            await self._append(s, entry)
 
     async def changes_of(self, subject_id: str) -> list[Document]:
         """The subject's change log, oldest first: cached entries (they never change) plus the
@@ -243,25 +291,10 @@ class NotifyRepository:
             return
         raise RuntimeError(f"could not append to the change log of {subject_id}")
 
-    async def _append_many(self, entries: Mapping[str, Document]) -> None:
-        """One entry per subject in a single insert (FerretDB's SQLite backend serializes writes:
-        many concurrent inserts wait on each other's locks, one batch does not); an entry whose
-        number was taken meanwhile is appended again on its own."""
-        subjects = list(entries)
-        logs = await asyncio.gather(*map(self.changes_of, subjects))
-        docs = [
-            {**entries[s], "_id": change_id(s, len(log) + 1), "subject": s}
-            for s, log in zip(subjects, logs, strict=True)
-        ]
-        taken = await insert_many_new(self.db[CHANGES], docs)
-        for s, log, doc in zip(subjects, logs, docs, strict=True):
-            if doc["_id"] in taken:
-                await self._append(s, entries[s])
-            else:
-                self._remember(s, [*log, doc])
-
     def _remember(self, subject_id: str, entries: list[Document]) -> None:
-        self._changes[subject_id] = entries
+        known = self._changes.get(subject_id)
+        if known is None or len(known) <= len(entries):  # a slower reader keeps the longer log
+            self._changes[subject_id] = entries
         self._changes.move_to_end(subject_id)
         while len(self._changes) > CHANGES_CACHED:
             self._changes.popitem(last=False)
@@ -309,31 +342,63 @@ class NotifyRepository:
 
     async def insert_alert_numbered(self, doc: Document, *, max_tries: int = 100) -> Document:
         """Stores the alert of one event with the next sequence number of its district, or returns
-        the alert already stored for that event (a redelivery, or another replica was first).
+        the alert already stored for that event (a redelivery, or another replica was first)."""
+        return (await self.insert_alerts_numbered([doc], max_tries=max_tries))[0]
+
+    async def insert_alerts_numbered(
+        self, docs: Sequence[Document], *, max_tries: int = 100
+    ) -> list[Document]:
+        """Stores each event's alert with the next sequence numbers of its district, in order and
+        in one insert, or returns the alert already stored for an event (a redelivery, or another
+        replica was first).
 
         The number is "highest + 1", made unique by the `_id` (district:seq) and the event by the
         `event_id` index: FerretDB v1 has no atomic findAndModify/$inc, but a unique insert is
-        atomic. So a number is only taken once its predecessor exists: no gaps, commit order.
-        The highest number is remembered in memory; only a duplicate key (another replica took the
-        number, or the event is stored already) costs a scan to look again."""
-        district = doc["district"]
+        atomic. An ordered insert stops at the first duplicate, so a number is only taken once
+        its predecessor exists: no gaps, commit order. The highest number is remembered in
+        memory; only a duplicate key (another replica took the number, or the event is stored
+        already) costs a scan to look again, for that alert, and the rest goes on in one insert."""
+        out: list[Document] = []
         async with self._numbering:
-            for _ in range(max_tries):
-                last = self._last_seq.get(district)
-                if last is None:
-                    last = await self.max_seq(district)
-                seq = last + 1
-                numbered = {**doc, "_id": alert_id(district, seq), "seq": seq}
-                try:
-                    await self.db[ALERTS].insert_one(numbered)
-                except DuplicateKeyError:
-                    self._last_seq.pop(district, None)
-                    existing = await self.alert_by_event(doc["event_id"])
-                    if existing is not None:
-                        return existing
-                    continue  # the number was taken by another replica: look again
-                self._last_seq[district] = seq
-                return numbered
+            i = 0
+            while i < len(docs):
+                numbered: list[Document] = []
+                last: dict[str, int] = {}
+                for d in docs[i:]:
+                    district = d["district"]
+                    if district not in last:
+                        known = self._last_seq.get(district)
+                        last[district] = (
+                            known if known is not None else await self.max_seq(district)
+                        )
+                    last[district] += 1
+                    seq = last[district]
+                    numbered.append({**d, "_id": alert_id(district, seq), "seq": seq})
+                stored = await insert_many_ordered(self.db[ALERTS], numbered)
+                for doc in numbered[:stored]:
+                    self._last_seq[doc["district"]] = doc["seq"]
+                out.extend(numbered[:stored])
+                i += stored
+                if i < len(docs):
+                    out.append(await self._insert_alert_alone(docs[i], max_tries))
+                    i += 1
+        return out
+
+    async def _insert_alert_alone(self, doc: Document, max_tries: int) -> Document:
+        district = doc["district"]
+        for _ in range(max_tries):
+            self._last_seq.pop(district, None)
+            existing = await self.alert_by_event(doc["event_id"])
+            if existing is not None:
+                return existing
+            seq = await self.max_seq(district) + 1
+            numbered = {**doc, "_id": alert_id(district, seq), "seq": seq}
+            try:
+                await self.db[ALERTS].insert_one(numbered)
+            except DuplicateKeyError:
+                continue  # the number was taken by another replica, or the event came meanwhile
+            self._last_seq[district] = seq
+            return numbered
         raise RuntimeError(f"could not number an alert of district {district}")
 
     async def alert_at(self, district: str, seq: int) -> Document | None:
@@ -387,11 +452,11 @@ class NotifyRepository:
 
     # ---- webhook deliveries (outbox) ---------------------------------------------------------
     async def insert_delivery(self, doc: Document) -> bool:
-        try:
-            await self.db[DELIVERIES].insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
+        return not await self.insert_deliveries([doc])
+
+    async def insert_deliveries(self, docs: Sequence[Document]) -> set[str]:
+        """One write for many deliveries; returns the ids already there (a redelivered event)."""
+        return await insert_many_new(self.db[DELIVERIES], docs)
 
     async def due_deliveries(self, now: datetime, *, limit: int) -> list[Document]:
         cursor = (

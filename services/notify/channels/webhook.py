@@ -74,14 +74,19 @@ class WebhookChannel:
         subs = [subscription_of(d) for d in await self.repo.active_subscriptions()]
         if not subs:
             return
-        for dispatch in dispatches:
-            await self._send(dispatch, subs)
+        now = self.clock.now()
+        await self.repo.insert_deliveries(
+            [doc for d in dispatches for doc in self._deliveries(d, subs, now)]
+        )
 
-    async def _send(self, dispatch: Dispatch, subs: Sequence[webhooks.Subscription]) -> None:
+    def _deliveries(
+        self, dispatch: Dispatch, subs: Sequence[webhooks.Subscription], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The outbox entries of one dispatch: one per subscription that wants it."""
         alert = dispatch.alert
         if alert is None:
-            return
-        now = self.clock.now()
+            return []
+        out: list[dict[str, Any]] = []
         view = alert_view(alert, self.catalog, DEFAULT_LANGUAGE, utc_offset_h=self.utc_offset_h)
         message = {"title": view.pop("title"), "body": view.pop("message")}
         scope = set(alert.get("scope_units") or ())
@@ -103,7 +108,7 @@ class WebhookChannel:
                 alert=view,
                 message=message,
             )
-            await self.repo.insert_delivery(
+            out.append(
                 {
                     "_id": delivery_id,
                     "subscription_id": sub.id,
@@ -125,6 +130,7 @@ class WebhookChannel:
                     "deadletter_published": False,
                 }
             )
+        return out
 
 
 class WebhookDispatcher:

@@ -254,3 +254,38 @@ async def test_neighbour_village_chain_hears_of_a_boundary_incident(notify: Noti
     await notify.publisher.publish(opened(snap))
     got = await wait_until(lambda: for_incident(notify, f"vc-{neighbour}", snap.id))
     assert got[0]["reason"] == "neighbour"
+
+
+async def test_an_incidents_events_in_one_batch_apply_in_their_order(notify: Notify) -> None:
+    """Opened, merged report, escalated and acknowledged arriving together (one batch of mixed
+    types) and then all redelivered: the notifications see the merge and the ack exactly once."""
+    snap = snapshot()
+    merged = snap.model_copy(update={"report_ids": (*snap.report_ids, str(uuid.uuid4()))})
+    update = IncidentUpdated.new(
+        IncidentChangeData(incident=merged, reason="report_merged", report_id=merged.report_ids[1]),
+        key=snap.id,
+        producer="test",
+    )
+    acked = merged.model_copy(update={"status": "acknowledged", "escalation_level": 1})
+    ack = IncidentAcknowledged.new(
+        IncidentAcknowledgedData(
+            incident=acked, reason="ack", actor=f"tc-{TOWNSHIP}", at=datetime.now(UTC)
+        ),
+        key=snap.id,
+        producer="test",
+    )
+    events = [opened(snap), update, escalated(merged, 0, 1), ack]
+    await notify.app.state.handlers.on_events(events)
+    await notify.app.state.handlers.on_events(events)  # redelivered
+
+    for person in CHAIN:
+        got = await for_incident(notify, person, snap.id)
+        assert len(got) == 1, person
+        assert got[0]["reports"] == 2 and len(got[0]["updates"]) == 1
+        assert got[0]["acknowledged"] and got[0]["acknowledged_by"] == f"tc-{TOWNSHIP}"
+    tc = await for_incident(notify, f"tc-{TOWNSHIP}", snap.id)
+    assert [(x["kind"], x["level"], x["acknowledged"]) for x in tc] == [("escalated", 1, True)]
+    async with notify.client("cc-500114-1") as c:
+        alerts = (await c.get("/v1/alerts")).json()["alerts"]
+    mine = sorted(a["id"] for a in alerts if a["incident_id"] == snap.id)
+    assert len(mine) == 4 and len(set(mine)) == 4
