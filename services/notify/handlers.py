@@ -8,10 +8,11 @@ Infrastructure errors propagate so the consumer retries; nothing here talks HTTP
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from services.notify.channels.base import Channel, Dispatch
 from services.notify.domain import alerts
@@ -41,6 +42,7 @@ from shared.org import OrgDirectory
 from shared.policy import Policy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REPORT_MERGED = "report_merged"
 
@@ -99,6 +101,63 @@ def changes_of(plan: Plan, now: datetime) -> list[tuple[str, Document]]:
     return out
 
 
+class Lane(Generic[T]):
+    """Runs one batch at a time; the batches handed in while one runs go together as the next.
+
+    The store (FerretDB's SQLite backend) runs one write at a time and pays per round trip: six
+    partitions writing at once queue behind each other, one merged batch does not. A merged batch
+    that fails is retried caller by caller, so an error stays with the events that caused it."""
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[None]]) -> None:
+        self._flush = flush
+        self._waiting: list[tuple[list[T], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, items: Sequence[T]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(items), done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="notify-lane")
+        await done
+
+    async def _drain(self) -> None:
+        taken: list[tuple[list[T], asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                taken, self._waiting = self._waiting, []
+                try:
+                    await self._flush([i for items, _ in taken for i in items])
+                except Exception as exc:
+                    if len(taken) == 1:
+                        _settle(taken[0][1], exc)
+                    else:
+                        for items, done in taken:
+                            try:
+                                await self._flush(items)
+                            except Exception as one:
+                                _settle(done, one)
+                            else:
+                                _settle(done, None)
+                else:
+                    for _, done in taken:
+                        _settle(done, None)
+                taken = []
+        finally:  # cancelled (shutdown): nobody is left waiting forever
+            for _, done in [*taken, *self._waiting]:
+                if not done.done():
+                    done.cancel()
+            self._waiting = []
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():  # the caller was cancelled
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
 class NotifyHandlers:
     def __init__(
         self,
@@ -118,6 +177,7 @@ class NotifyHandlers:
         self.channels = list(channels)
         self.clock = clock
         self.producer = producer
+        self._lane: Lane[tuple[Event, Plan]] = Lane(self._apply_many)
 
     # ---- event handlers (consumers.py routes event types here) --------------------------------
     async def on_incident_opened(self, event: IncidentOpened) -> None:
@@ -159,9 +219,10 @@ class NotifyHandlers:
         )
 
     async def on_events(self, events: Sequence[Event]) -> None:
-        """Consecutive events of one partition, of any type handled here, stored in one go and
-        in their order (an incident's events share a partition)."""
-        await self._apply_many([(e, self.plan(e)) for e in events])
+        """Consecutive events of one partition, of any type handled here, stored in their order
+        (an incident's events share a partition), together with what other partitions hand in
+        meanwhile."""
+        await self._lane.run([(e, self.plan(e)) for e in events])
 
     def plan(self, event: Event) -> Plan:
         """What one event means for the stream, the inboxes and the webhooks (pure)."""
@@ -212,7 +273,12 @@ class NotifyHandlers:
                     if dispatch.alert is not None:
                         await channel.send(dispatch)
         await self.repo.append_changes(
-            [change for _, plan in items for change in changes_of(plan, now)]
+            [change for _, plan in items for change in changes_of(plan, now)],
+            new={
+                plan.alert.subject_id
+                for event, plan in items
+                if isinstance(event, IncidentOpened) and plan.alert is not None
+            },
         )
         known: set[str] | None = None  # notifications stored before (None: no inbox channel)
         for channel in self.channels:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -238,16 +238,19 @@ class NotifyRepository:
         gives them the new facts."""
         await self.append_changes([(subject_id, ack_entry(by, at, facts, now))])
 
-    async def append_changes(self, entries: Sequence[tuple[str, Document]]) -> None:
+    async def append_changes(
+        self, entries: Sequence[tuple[str, Document]], *, new: Collection[str] = ()
+    ) -> None:
         """Appends entries to their subjects' change logs in the given order, in one insert.
 
-        A subject this process holds the log of is numbered from memory without reading (its
-        events come through one partition); a number another writer took meanwhile stops the
-        ordered insert there, and the rest is appended one by one, each after reading on."""
+        A subject this process holds the log of, or one the caller says is `new` (its incident was
+        just opened), is numbered without reading (its events come through one partition); a
+        number another writer took meanwhile (or a redelivered opening) stops the ordered insert
+        there, and the rest is appended one by one, each after reading on."""
         if not entries:
             return
         subjects = list(dict.fromkeys(s for s, _ in entries))
-        unknown = [s for s in subjects if s not in self._changes]
+        unknown = [s for s in subjects if s not in self._changes and s not in new]
         logs = dict(zip(unknown, await asyncio.gather(*map(self.changes_of, unknown)), strict=True))
         for s in subjects:
             logs.setdefault(s, list(self._changes.get(s) or ()))
