@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Starts/stops Hulin's three services in the background (uvicorn, one process each), logs and pids
 # in the state directory. Idempotent: a service already answering is left alone.
+# patrol runs as deployed (deploy/k8s): `patrol` serves the API (HULIN_PATROL_CONSUMERS=false) and
+# `patrol-worker` runs its points consumer and overdue scan (HULIN_PATROL_API=false; its port
+# answers only /healthz, /readyz and /metrics).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${HULIN_STATE_DIR:-$HOME/.local/state/hulin}"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 mkdir -p "$STATE/run" "$STATE/log"
-SERVICES=("patrol:${HULIN_PATROL_PORT:-8001}" "incidents:${HULIN_INCIDENTS_PORT:-8002}" "notify:${HULIN_NOTIFY_PORT:-8003}")
+SERVICES=("patrol:${HULIN_PATROL_PORT:-8001}" "patrol-worker:${HULIN_PATROL_WORKER_PORT:-8011}"
+  "incidents:${HULIN_INCIDENTS_PORT:-8002}" "notify:${HULIN_NOTIFY_PORT:-8003}")
 
 log() { printf '[services] %s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -23,15 +27,24 @@ except Exception:
 PYEOF
 }
 
+role_env() { # name: the process's role settings, as env assignments
+  case "$1" in
+    patrol) echo "HULIN_PATROL_CONSUMERS=false" ;;
+    patrol-worker) echo "HULIN_PATROL_API=false" ;;
+  esac
+}
+
 start_one() { # name port
-  local name="$1" port="$2" i
+  local name="$1" port="$2" i module="services.${1%-worker}"
   if port_open "$port"; then log "$name already on :$port"; return 0; fi
   log "starting $name on 127.0.0.1:$port"
   # Only the service itself goes to the background, with every stream redirected: a backgrounded
   # `cd && ...` list would leave a shell holding the caller's stdout open for the service's life.
   (
     cd "$ROOT"
-    HULIN_PORT="$port" nohup "$PY" -m "services.$name" >>"$STATE/log/$name.log" 2>&1 </dev/null &
+    # shellcheck disable=SC2046 # role_env's output is word-split on purpose (VAR=value pairs)
+    env $(role_env "$name") HULIN_PORT="$port" \
+      nohup "$PY" -m "$module" >>"$STATE/log/$name.log" 2>&1 </dev/null &
     echo $! >"$STATE/run/$name.pid"
   )
 }
