@@ -43,11 +43,17 @@ async def test_started_positions_finished_and_revised_finished_are_published(
         )
         assert r.status_code == 202
         await wait_points(c, auth, pid, 100)
-        r = await c.get(
-            "/v1/positions",
-            params={"unit": VILLAGE},
-            headers={"Authorization": token("vc-500114001001")},
-        )
+        # The consumer writes the summary and the position concurrently: the count may show
+        # before the position does.
+        for _ in range(100):
+            r = await c.get(
+                "/v1/positions",
+                params={"unit": VILLAGE},
+                headers={"Authorization": token("vc-500114001001")},
+            )
+            if r.json()["items"]:
+                break
+            await asyncio.sleep(0.05)
         (pos,) = r.json()["items"]
         assert pos["ranger_id"] == RANGER and pos["lat"] == pts[99]["lat"]
         ended = start + timedelta(hours=1)
