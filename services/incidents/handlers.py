@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,6 +181,37 @@ class TimerIndex:
         return len(self._due)
 
 
+def report_facts(event: ReportSubmitted) -> ReportFacts:
+    d = event.data
+    return ReportFacts(
+        id=d.report_id,
+        type=d.type,
+        lat=d.lat,
+        lon=d.lon,
+        observed_at=d.observed_at,
+        received_at=d.received_at,
+        reporter_id=d.reporter_id,
+        reporter_role=d.reporter_role,
+        source=d.source,
+        village=d.village,
+        township=d.township,
+        district=d.district,
+        description=d.description,
+        photos=d.photos,
+        details=dict(d.details),
+        pixels=d.pixels,
+    )
+
+
+@dataclass
+class _Opening:
+    """An incident a batch of reports opens, as it stands after the batch's later reports."""
+
+    incident: Incident
+    events: list[Event]
+    report_ids: list[str]
+
+
 class _NotOpen(Exception):
     """The merge target closed in the meantime: open a new incident instead."""
 
@@ -204,6 +236,7 @@ class IncidentsService:
         self.timers = TimerIndex()
         self._next_rescan_shard: int | None = None
         self._fire_limit = asyncio.Semaphore(settings.escalation_concurrency)
+        self._report_groups = asyncio.Semaphore(settings.report_concurrency)
 
     # --- placement ------------------------------------------------------------------------------
 
@@ -315,36 +348,59 @@ class IncidentsService:
     # --- reports consumer -----------------------------------------------------------------------
 
     async def on_reports(self, events: Sequence[ReportSubmitted]) -> None:
-        """One village partition's batch, in order: each report joins or opens an incident."""
-        for event in events:
-            await self.on_report(event)
+        """One partition's batch: each report joins or opens an incident.
 
-    async def on_report(self, event: ReportSubmitted) -> None:
-        d = event.data
-        # Idempotent without a lookup first: a redelivered report finds the incident it opened
-        # or joined among the candidates (merging it again changes nothing), and opening twice
-        # loses the claim of version 0 of the incident derived from the report id.
-        report = ReportFacts(
-            id=d.report_id,
-            type=d.type,
-            lat=d.lat,
-            lon=d.lon,
-            observed_at=d.observed_at,
-            received_at=d.received_at,
-            reporter_id=d.reporter_id,
-            reporter_role=d.reporter_role,
-            source=d.source,
-            village=d.village,
-            township=d.township,
-            district=d.district,
-            description=d.description,
-            photos=d.photos,
-            details=dict(d.details),
-            pixels=d.pixels,
-        )
-        own_id = incident_id_for(report.id)
+        Reports that could merge with each other (same family, overlapping merge cells) are
+        decided one after another in their order; the rest at the same time. A report joining
+        a stored incident changes it at once; the incidents the batch opens (with what later
+        reports of the batch added to them) are stored together at the end, in a few bulk
+        writes, and their events published together: FerretDB's SQLite takes one write at a
+        time, so per-report writes turned a burst into a queue.
+
+        Idempotent: a redelivered report finds the incident it opened or joined among the
+        candidates (merging it again changes nothing), and opening twice loses the claim of
+        version 0 of the incident derived from the report id."""
+        cells = [
+            merging.cells_within(
+                self.policy.family_of(e.data.type),
+                e.data.lat,
+                e.data.lon,
+                self.policy.window_for(e.data.type)[0],
+            )
+            for e in events
+        ]
+        opening: dict[str, _Opening] = {}
+
+        async def in_order(group: list[int]) -> None:
+            async with self._report_groups:
+                for i in group:
+                    await self._take_report(report_facts(events[i]), opening)
+
+        groups = merging.independent_groups(cells)
+        # Every group finishes before a failure is raised: the runner retries the batch, and a
+        # group still running then would race its own retry.
+        results = await asyncio.gather(*(in_order(g) for g in groups), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        await self._store_opened(list(opening.values()))
+
+    async def _take_report(self, report: ReportFacts, opening: dict[str, _Opening]) -> None:
+        """Decide one report: join a stored incident (written now), join one this batch opens,
+        or open one (written with the batch)."""
         candidates = await self._candidates(report)
+        candidates += [o.incident for o in opening.values()]
         target = merging.find_merge_target(candidates, report, self.policy)
+        if target is not None and target.id in opening:
+            o = opening[target.id]
+            outcome = self._merge(o.incident, report)
+            if outcome.changed:
+                version = o.incident.version + 1
+                o.incident = outcome.incident.model_copy(update={"version": version})
+                producer = self.settings.service
+                o.events += [event_for(n, o.incident, producer) for n in outcome.notices]
+            o.report_ids.append(report.id)
+            return
         if target is not None:
             try:
                 outcome = await self._mutate(target.id, lambda inc: self._merge(inc, report))
@@ -352,14 +408,18 @@ class IncidentsService:
                 return
             except _NotOpen:
                 pass
-        await self._open(report, own_id)
+        own_id = incident_id_for(report.id)
+        if own_id in opening:  # the same report twice in one batch
+            opening[own_id].report_ids.append(report.id)
+            return
+        opening[own_id] = await self._open(report, own_id)
 
     def _merge(self, incident: Incident, report: ReportFacts) -> Outcome:
         if not incident.is_open:
             raise _NotOpen
         return merging.merge_into(incident, report, policy=self.policy, now=self.clock.now())
 
-    async def _open(self, report: ReportFacts, incident_id: str) -> None:
+    async def _open(self, report: ReportFacts, incident_id: str) -> _Opening:
         now = self.clock.now()
         placement = self._placement_of(report)
         nearest = None
@@ -383,12 +443,46 @@ class IncidentsService:
             nearest_ranger_id=nearest,
         )
         incident = outcome.incident.model_copy(update={"version": 1})
-        # False: opened before (a redelivery after a crash); the relay publishes what was left,
-        # and the cell and link below are idempotent.
-        await self._commit(0, incident, outcome.notices)
-        own_cell = merging.cell_of(incident.family, incident.lat, incident.lon)
-        await self.repo.add_to_cell(own_cell, incident.id, incident.lat, incident.lon)
-        await self.repo.link_report(report.id, incident.id, now)
+        events = [event_for(n, incident, self.settings.service) for n in outcome.notices]
+        return _Opening(incident, events, [report.id])
+
+    async def _store_opened(self, opened: list[_Opening]) -> None:
+        """Store the incidents a batch opened: claim version 0 of each, write, publish, file each
+        in its merge cell, link the reports. One that is already claimed was opened before (a
+        redelivery after a crash): the relay publishes what was left, and the cell and links
+        below are idempotent."""
+        if not opened:
+            return
+        now = self.clock.now()
+        won = await self.repo.commit_many(
+            [
+                (0, to_doc(o.incident, self.policy), [e.model_dump(mode="json") for e in o.events])
+                for o in opened
+            ],
+            at=now,
+        )
+        mine = [o for o in opened if f"{o.incident.id}:0" in won]
+        for o in mine:
+            self.timers.schedule(o.incident.id, escalation.next_timer_at(self.policy, o.incident))
+        try:
+            await self.publisher.publish_many([e for o in mine for e in o.events])
+            await self.repo.mark_published([f"{o.incident.id}:0" for o in mine])
+        except Exception:
+            log.warning("publish failed; the relay will retry", exc_info=True)
+        await self.repo.file_in_cells(
+            [
+                (
+                    merging.cell_of(o.incident.family, o.incident.lat, o.incident.lon),
+                    o.incident.id,
+                    o.incident.lat,
+                    o.incident.lon,
+                )
+                for o in opened
+            ]
+        )
+        await self.repo.link_reports(
+            [(rid, o.incident.id) for o in opened for rid in o.report_ids], now
+        )
 
     def _placement_of(self, report: ReportFacts) -> Placement:
         """The village the intake placed the report in; neighbours from the org directory."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from shared.db import is_store_busy
 from shared.locks import locked
@@ -87,6 +88,48 @@ async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 3
     raise AssertionError("unreachable")
 
 
+async def insert_new(
+    collection: AsyncCollection[Document], docs: Sequence[Document], token: str | None
+) -> set[str]:
+    """Insert many at once; returns the `_id`s this call inserted. A duplicate key is someone
+    else's document — unless it carries our `token` (an earlier try of this very call that the
+    store took before refusing the rest as busy). Busy refusals are retried."""
+    pending = list(docs)
+    inserted: set[str] = set()
+    delay = 0.01
+    for _attempt in range(30):
+        if not pending:
+            break
+        try:
+            await collection.insert_many(pending, ordered=False)
+            inserted |= {d["_id"] for d in pending}
+            break
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            failed = {e["index"] for e in errors}
+            inserted |= {d["_id"] for i, d in enumerate(pending) if i not in failed}
+            duplicates = [pending[e["index"]]["_id"] for e in errors if e.get("code") == 11000]
+            if duplicates and token is not None:
+                mine = collection.find({"_id": {"$in": duplicates}, "token": token}, {"_id": 1})
+                inserted |= {d["_id"] async for d in mine}
+            others = [e for e in errors if e.get("code") != 11000]
+            if others and not all(
+                "SQLITE_BUSY" in str(e) or "database is locked" in str(e) for e in others
+            ):
+                raise
+            pending = [pending[e["index"]] for e in others]
+            if not pending:
+                break
+        except OperationFailure as exc:
+            if not is_store_busy(exc):
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    else:
+        raise OperationFailure("store busy: bulk insert did not go through")
+    return inserted
+
+
 class IncidentsRepository:
     def __init__(self, db: AsyncDatabase[Document], *, shards: int = DEFAULT_SHARDS) -> None:
         self.db = db
@@ -129,6 +172,58 @@ class IncidentsRepository:
             return None
         await self.apply(doc)
         return change_id
+
+    async def commit_many(
+        self, changes: Sequence[tuple[int, Document, Sequence[Document]]], *, at: datetime
+    ) -> set[str]:
+        """`commit` for a batch of changes to distinct incidents, in a few bulk writes instead of
+        three writes each (FerretDB's SQLite takes one write at a time: a burst of single writes
+        is a queue). Each (base version, document, events) is staged, claimed and written as in
+        `commit`; returns the ids of the changes this call claimed and wrote."""
+        if not changes:
+            return set()
+        token = uuid.uuid4().hex  # tells our own earlier try of a write from someone else's
+        records = [
+            {
+                "_id": f"{doc['_id']}:{base}",
+                "incident_id": doc["_id"],
+                "base_version": base,
+                "at": at,
+                "doc": doc,
+                "events": list(events),
+                "token": token,
+            }
+            for base, doc, events in changes
+        ]
+        staged = await insert_new(self.db[OUTBOX], records, token)
+        claims: dict[int, list[Document]] = {}
+        for change_id in staged:
+            shard = self._index(change_id.rsplit(":", 1)[0])
+            claims.setdefault(shard, []).append({"_id": change_id, "at": at, "token": token})
+        parts = await asyncio.gather(
+            *(insert_new(self.db[changes_name(i)], docs, token) for i, docs in claims.items())
+        )
+        claimed: set[str] = set().union(*parts)
+        lost = staged - claimed
+        if lost:  # claimed by someone else: our staged copies go
+            await with_busy_retry(
+                lambda: self.db[OUTBOX].delete_many({"_id": {"$in": sorted(lost)}})
+            )
+        docs: dict[int, list[Document]] = {}
+        for record in records:
+            if record["_id"] in claimed:
+                docs.setdefault(self._index(record["incident_id"]), []).append(record["doc"])
+        await asyncio.gather(*(self._write_new(self.db[shard_name(i)], d) for i, d in docs.items()))
+        return claimed
+
+    async def _write_new(self, shard: AsyncCollection[Document], docs: list[Document]) -> None:
+        """Write claimed documents: inserted in one go; one already there (a replay) replaced."""
+        written = await insert_new(shard, docs, None)
+        for doc in docs:
+            if doc["_id"] not in written:
+                await with_busy_retry(
+                    lambda doc=doc: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+                )
 
     async def stage(
         self, change_id: str, *, doc: Document, events: Sequence[Document], at: datetime
@@ -236,17 +331,24 @@ class IncidentsRepository:
         return members
 
     async def add_to_cell(self, key: str, incident_id: str, lat: float, lon: float) -> None:
-        """File an open incident under its cell. Under the cell's lock: FerretDB applies `$set`
-        as a read then a write of the whole document, so two incidents filed at once into one
-        cell (neighbouring villages, handled by different partitions) could lose one."""
-        async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
-            await with_busy_retry(
-                lambda: self._cells(key).update_one(
-                    {"_id": key},
-                    {"$set": {f"members.{incident_id}": {"lat": lat, "lon": lon}}},
-                    upsert=True,
+        await self.file_in_cells([(key, incident_id, lat, lon)])
+
+    async def file_in_cells(self, members: Sequence[tuple[str, str, float, float]]) -> None:
+        """File open incidents under their cells, (cell, incident id, lat, lon): one write per
+        cell, under the cell's lock: FerretDB applies `$set` as a read then a write of the whole
+        document, so two incidents filed at once into one cell (neighbouring villages, handled by
+        different partitions) could lose one."""
+        by_cell: dict[str, Document] = {}
+        for key, incident_id, lat, lon in members:
+            by_cell.setdefault(key, {})[f"members.{incident_id}"] = {"lat": lat, "lon": lon}
+
+        async def one(key: str, fields: Document) -> None:
+            async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
+                await with_busy_retry(
+                    lambda: self._cells(key).update_one({"_id": key}, {"$set": fields}, upsert=True)
                 )
-            )
+
+        await asyncio.gather(*(one(k, f) for k, f in by_cell.items()))
 
     async def remove_from_cell(self, key: str, incident_id: str) -> None:
         async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
@@ -269,6 +371,12 @@ class IncidentsRepository:
     async def insert_reports(self, docs: Sequence[Document]) -> None:
         for doc in docs:
             await self.insert_report(doc)
+
+    async def link_reports(self, links: Sequence[tuple[str, str]], at: datetime) -> None:
+        """`link_report` for many (report id, incident id) in one insert."""
+        docs = [{"_id": r, "incident_id": i, "at": at} for r, i in links]
+        if docs:
+            await insert_new(self.db[REPORT_LINKS], docs, None)
 
     async def get_report(self, report_id: str) -> Document | None:
         return await self.db[REPORTS].find_one({"_id": report_id})

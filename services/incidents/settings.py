@@ -26,6 +26,9 @@ class IncidentsSettings(Settings):
     escalation_batch: int = Field(default=200, ge=1)
     escalation_concurrency: int = Field(default=16, ge=1)
     timer_rescan_s: float = Field(default=60.0, gt=0)
+    # Reports of one consumer batch that cannot merge with each other are handled at once, at
+    # most this many groups at a time (per process).
+    report_concurrency: int = Field(default=16, ge=1)
     # The outbox relay: a claimed change not published after `relay_grace_s` (its writer died)
     # is replayed and published; published changes are deleted after `change_retention_s`.
     relay_interval_s: float = Field(default=2.0, gt=0)

@@ -5,7 +5,7 @@ Pure: candidates are given, nothing is looked up here."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from services.incidents.domain.escalation import reassess
@@ -132,3 +132,31 @@ def cells_within(family: str, lat: float, lon: float, metres: float) -> list[str
             if haversine_m(lat, lon, nearest_lat, nearest_lon) <= metres * 1.01:
                 keys.append(f"{family}:{cx + dx}:{cy + dy}")
     return keys
+
+
+def independent_groups(cell_sets: Sequence[Iterable[str]]) -> list[list[int]]:
+    """Split a batch of reports, given the merge cells each one reads, into groups that cannot
+    affect each other: two reports whose cells overlap (directly or through a chain of others)
+    share a group and keep their order in it; different groups may be handled at once.
+    Returns the reports' indices, each group in order, groups by their first report."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    firsts: list[str] = []
+    for cells in cell_sets:
+        keys = list(cells)
+        first = root(keys[0])
+        for key in keys[1:]:
+            other = root(key)
+            if other != first:
+                parent[other] = first
+        firsts.append(keys[0])
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(firsts):
+        groups.setdefault(root(key), []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])

@@ -124,3 +124,19 @@ def test_cells_within_reads_only_the_cells_that_reach() -> None:
     corner_lat = int(lat / CELL_DEG) * CELL_DEG + 0.0005
     corner_lon = int(lon / CELL_DEG) * CELL_DEG + 0.0005
     assert len(cells_within("fire", corner_lat, corner_lon, 1000)) == 4
+
+
+def test_independent_groups_keep_order_and_join_overlaps() -> None:
+    from services.incidents.domain.merging import independent_groups
+
+    batch = [
+        ["fire:1:1", "fire:2:1"],  # 0
+        ["pest:1:1"],  # 1: another family, same place: independent
+        ["fire:5:5"],  # 2
+        ["fire:2:1", "fire:3:1"],  # 3: overlaps 0
+        ["fire:3:1"],  # 4: overlaps 3, so 0 too (a chain)
+        ["fire:5:5"],  # 5: overlaps 2
+        ["fire:9:9"],  # 6
+    ]
+    assert independent_groups(batch) == [[0, 3, 4], [1], [2, 5], [6]]
+    assert independent_groups([]) == []
