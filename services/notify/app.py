@@ -12,7 +12,7 @@ from services.notify import routes
 from services.notify.catalog import load_catalog
 from services.notify.channels.inbox import InboxChannel
 from services.notify.channels.sse import AlertHub, SseChannel
-from services.notify.channels.webhook import WebhookChannel, WebhookDispatcher
+from services.notify.channels.webhook import DeliveryQueue, WebhookChannel, WebhookDispatcher
 from services.notify.consumers import build_consumers
 from services.notify.handlers import NotifyHandlers
 from services.notify.repository import INDEXES, NotifyRepository
@@ -45,9 +45,12 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
             queue_size=settings.stream_queue_size,
             gap_wait_s=settings.stream_gap_wait_s,
         )
+        queue = DeliveryQueue()  # the channel queues what it stores; the dispatcher sends it
         channels = [
             InboxChannel(repo, clock),
-            WebhookChannel(repo, catalog, clock, utc_offset_h=settings.display_utc_offset_h),
+            WebhookChannel(
+                repo, catalog, clock, utc_offset_h=settings.display_utc_offset_h, queue=queue
+            ),
             SseChannel(hub),  # last: in-memory only, after everything is stored
         ]
         handlers = NotifyHandlers(
@@ -68,6 +71,9 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
             lease_s=settings.webhook_lease_s,
             batch=settings.webhook_batch,
             producer=settings.service,
+            queue=queue,
+            sweep_s=settings.webhook_sweep_interval_s,
+            recheck_s=settings.webhook_wait_recheck_s,
         )
         app.state.repo = repo
         app.state.hub = hub

@@ -1,6 +1,6 @@
 """The only module of the notify service that talks to MongoDB (FerretDB v1): notifications
 (inboxes), stored alerts (the stream's source, with a per-district sequence), webhook subscriptions,
-the webhook delivery outbox and its log of tries.
+the webhook delivery outbox and its insert-only log of claims, tries and outcomes.
 
 Every write is idempotent through a unique key; nothing here decides who hears what.
 
@@ -18,6 +18,7 @@ stream's catch-up, listings, a person marking a notification read).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -27,7 +28,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.db import Document
+from shared.db import Document, insert_once
 from shared.locks import claim_once
 
 NOTIFICATIONS = "notifications"
@@ -42,8 +43,11 @@ ACK = "ack"
 ALERTS = "alerts"
 CLAIMS = "webhook_claims"
 WEBHOOKS = "webhooks"
-DELIVERIES = "webhook_deliveries"
-ATTEMPTS = "webhook_attempts"
+DELIVERIES = "webhook_deliveries"  # inserted once, never updated
+ATTEMPTS = "webhook_attempts"  # one record per try: `<delivery>:<try>`
+OUTCOMES = "webhook_outcomes"  # one per delivery delivered or dead
+ANNOUNCED = "webhook_deadletters_announced"  # one marker per dead delivery published
+SUBSCRIPTIONS_TTL_S = 2.0  # the event path reads the subscriptions at most this often
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -67,14 +71,11 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="one_per_subscription_event",
         ),
-        IndexModel([("status", ASCENDING), ("due_at", ASCENDING)], name="due"),
-        IndexModel([("order_key", ASCENDING), ("seq", ASCENDING)], name="order"),
         IndexModel([("subscription_id", ASCENDING), ("seq", DESCENDING)], name="log"),
     ],
     ATTEMPTS: [
         IndexModel([("delivery_id", ASCENDING), ("attempt", ASCENDING)], unique=True, name="try"),
     ],
-    CLAIMS: [IndexModel([("delivery_id", ASCENDING)], name="by_delivery")],
 }
 
 
@@ -182,6 +183,7 @@ class NotifyRepository:
         self._last_seq: dict[str, int] = {}  # district → the highest number known to be taken
         self._numbering = asyncio.Lock()  # this process numbers one alert at a time
         self._changes: OrderedDict[str, list[Document]] = OrderedDict()  # subject → its log
+        self._active_subs: tuple[float, list[Document]] | None = None  # (read at, subscriptions)
 
     # ---- notifications (inboxes) -------------------------------------------------------------
     async def insert_notification(self, doc: Document) -> bool:
@@ -440,12 +442,22 @@ class NotifyRepository:
     # ---- webhook subscriptions ---------------------------------------------------------------
     async def insert_subscription(self, doc: Document) -> None:
         await self.db[WEBHOOKS].insert_one(doc)
+        self._active_subs = None  # this process sees its own new subscription at once
 
     async def subscription(self, subscription_id: str) -> Document | None:
         return await self.db[WEBHOOKS].find_one({"_id": subscription_id})
 
     async def active_subscriptions(self) -> list[Document]:
-        return [d async for d in self.db[WEBHOOKS].find({"active": True})]
+        """The active subscriptions, read at most once per `SUBSCRIPTIONS_TTL_S` (a scan on
+        FerretDB; the event path asks once per batch). Another replica's new subscription is seen
+        within that time; this process's own at once."""
+        now = time.monotonic()
+        cached = self._active_subs
+        if cached is not None and now - cached[0] < SUBSCRIPTIONS_TTL_S:
+            return cached[1]
+        docs = [d async for d in self.db[WEBHOOKS].find({"active": True})]
+        self._active_subs = (now, docs)
+        return docs
 
     async def subscriptions_in(self, units: Sequence[str]) -> list[Document]:
         cursor = (
@@ -453,87 +465,123 @@ class NotifyRepository:
         )
         return [d async for d in cursor]
 
-    # ---- webhook deliveries (outbox) ---------------------------------------------------------
-    async def insert_delivery(self, doc: Document) -> bool:
-        return not await self.insert_deliveries([doc])
-
+    # ---- webhook deliveries ------------------------------------------------------------------
+    # A delivery is inserted once and never updated (an update scans the collection on FerretDB
+    # and holds up every insert of the event path). Each try is two inserts keyed by
+    # `<delivery>:<try>`: its claim (the unique `_id` makes it exactly-once across replicas) and
+    # its attempt record (outcome, next due time); a delivered or dead delivery also gets an
+    # outcome document keyed by its id, which the next delivery of the same incident reads by
+    # exact `_id` before it goes out.
     async def insert_deliveries(self, docs: Sequence[Document]) -> set[str]:
         """One write for many deliveries; returns the ids already there (a redelivered event)."""
         return await insert_many_new(self.db[DELIVERIES], docs)
 
-    async def due_deliveries(self, now: datetime, *, limit: int) -> list[Document]:
+    async def delivery(self, delivery_id: str) -> Document | None:
+        return await self.db[DELIVERIES].find_one({"_id": delivery_id})
+
+    async def delivery_heads(self) -> list[Document]:
+        """Every delivery without its body (start-up and the slow sweep; a scan)."""
+        return [d async for d in self.db[DELIVERIES].find({}, {"body": 0})]
+
+    async def claim_try(self, delivery_id: str, attempt: int, **fields: Any) -> bool:
+        """Try number `attempt` of the delivery is ours: true for exactly one caller, ever."""
+        return await claim_once(
+            self.db, CLAIMS, try_id(delivery_id, attempt), delivery_id=delivery_id, **fields
+        )
+
+    async def claim_of(self, delivery_id: str, attempt: int) -> Document | None:
+        return await self.db[CLAIMS].find_one({"_id": try_id(delivery_id, attempt)})
+
+    async def record_attempt(self, doc: Document) -> bool:
+        """Stores a try's record (`_id` `<delivery>:<try>`); false if one is there already."""
+        return await insert_once(self.db, ATTEMPTS, doc)
+
+    async def attempt(self, delivery_id: str, attempt: int) -> Document | None:
+        return await self.db[ATTEMPTS].find_one({"_id": try_id(delivery_id, attempt)})
+
+    async def attempts_so_far(self, delivery_id: str) -> list[Document]:
+        """The delivery's try records in order, read by exact `_id` until one is missing."""
+        out: list[Document] = []
+        while (doc := await self.attempt(delivery_id, len(out) + 1)) is not None:
+            out.append(doc)
+        return out
+
+    async def record_outcome(self, doc: Document) -> bool:
+        """A delivery delivered or dead, once (`_id` = the delivery id); false if already there."""
+        return await insert_once(self.db, OUTCOMES, doc)
+
+    async def outcome(self, delivery_id: str) -> Document | None:
+        return await self.db[OUTCOMES].find_one({"_id": delivery_id})
+
+    async def outcomes(self) -> list[Document]:
+        """Every outcome (start-up and the slow sweep; small documents, a scan)."""
+        return [d async for d in self.db[OUTCOMES].find({})]
+
+    async def mark_announced(self, delivery_id: str, now: datetime) -> None:
+        """The dead-letter event of this delivery is published (a marker, inserted)."""
+        await insert_once(self.db, ANNOUNCED, {"_id": delivery_id, "at": now})
+
+    async def announced(self) -> set[str]:
+        return {str(d["_id"]) async for d in self.db[ANNOUNCED].find({}, {"_id": 1})}
+
+    async def delivery_log(self, subscription_id: str, *, limit: int) -> list[Document]:
+        """The subscription's latest deliveries as they stand, each with its tries (the API's
+        delivery log: scans, not a hot path)."""
         cursor = (
             self.db[DELIVERIES]
-            .find({"status": PENDING, "due_at": {"$lte": now}})
-            .sort("seq", ASCENDING)
-            .limit(limit)
-        )
-        return [d async for d in cursor]
-
-    async def has_earlier_pending(self, order_key: str, seq: int) -> bool:
-        """An earlier delivery for the same subscription and incident still waits (or is out):
-        this one must wait too, so HQ receives an incident's events in order."""
-        doc = await self.db[DELIVERIES].find_one(
-            {"order_key": order_key, "status": PENDING, "seq": {"$lt": seq}}, {"_id": 1}
-        )
-        return doc is not None
-
-    async def claim(self, doc: Document, now: datetime, lease_until: datetime, token: str) -> bool:
-        """Takes one try of a due delivery for this dispatcher, exactly once across replicas.
-
-        The try is named by the delivery's state as read (id, tries so far, due time); a unique
-        insert of that name is the lock (FerretDB v1 has no atomic findAndModify). The due time
-        then moves to the lease's end: nobody else sees it due meanwhile, and if this sender dies
-        the try comes due again under a new name."""
-        due = doc["due_at"]
-        name = f"{doc['_id']}:{int(doc.get('attempts', 0))}:{due.isoformat()}"
-        if not await claim_once(self.db, CLAIMS, name, delivery_id=doc["_id"], token=token, at=now):
-            return False
-        await self.db[DELIVERIES].update_one(
-            {"_id": doc["_id"]}, {"$set": {"due_at": lease_until, "lease": token}}
-        )
-        return True
-
-    async def finish_try(self, delivery_id: str, token: str, fields: Mapping[str, Any]) -> bool:
-        """Records the outcome of a try (fields include the new `attempts` count), only if our
-        lease still holds."""
-        result = await self.db[DELIVERIES].update_one(
-            {"_id": delivery_id, "lease": token}, {"$set": {**fields, "lease": None}}
-        )
-        return result.modified_count == 1
-
-    async def record_attempt(self, doc: Document) -> None:
-        try:
-            await self.db[ATTEMPTS].insert_one(doc)
-        except DuplicateKeyError:
-            pass
-
-    async def dead_unannounced(self, limit: int = 100) -> list[Document]:
-        cursor = (
-            self.db[DELIVERIES].find({"status": DEAD, "deadletter_published": False}).limit(limit)
-        )
-        return [d async for d in cursor]
-
-    async def mark_announced(self, delivery_id: str) -> None:
-        await self.db[DELIVERIES].update_one(
-            {"_id": delivery_id}, {"$set": {"deadletter_published": True}}
-        )
-
-    async def deliveries_of(self, subscription_id: str, *, limit: int) -> list[Document]:
-        cursor = (
-            self.db[DELIVERIES]
-            .find({"subscription_id": subscription_id}, {"body": 0, "lease": 0})
+            .find({"subscription_id": subscription_id}, {"body": 0})
             .sort("seq", DESCENDING)
             .limit(limit)
         )
-        return [d async for d in cursor]
-
-    async def attempts_of(self, delivery_ids: Sequence[str]) -> list[Document]:
-        if not delivery_ids:
+        docs = [d async for d in cursor]
+        ids = [d["_id"] for d in docs]
+        if not ids:
             return []
-        cursor = (
-            self.db[ATTEMPTS]
-            .find({"delivery_id": {"$in": list(delivery_ids)}})
-            .sort("attempt", ASCENDING)
+        tries: dict[str, list[Document]] = {}
+        async for t in self.db[ATTEMPTS].find({"delivery_id": {"$in": ids}}):
+            tries.setdefault(str(t["delivery_id"]), []).append(t)
+        ends = {str(o["_id"]): o async for o in self.db[OUTCOMES].find({"_id": {"$in": ids}})}
+        return [
+            delivery_state(d, tries.get(str(d["_id"]), []), ends.get(str(d["_id"]))) for d in docs
+        ]
+
+
+def try_id(delivery_id: str, attempt: int) -> str:
+    """The `_id` of try number `attempt` of a delivery (its claim and its record)."""
+    return f"{delivery_id}:{attempt}"
+
+
+def delivery_state(
+    delivery: Document, attempts: Sequence[Document], outcome: Document | None
+) -> Document:
+    """A delivery as it stands, from its insert-only records (pure): status, tries, last error,
+    when it is tried next. A delivery stored before tries were records carries its own state."""
+    tries = sorted(attempts, key=lambda t: int(t["attempt"]))
+    last = tries[-1] if tries else None
+    legacy = delivery.get("status") in (DELIVERED, DEAD)
+    if outcome is not None:
+        status = str(outcome["status"])
+    elif legacy:
+        status = str(delivery["status"])
+    else:
+        status = PENDING
+    next_try = None
+    if status == PENDING:
+        next_try = (
+            (last or {}).get("next_try_at") or delivery.get("due_at") or delivery.get("created_at")
         )
-        return [d async for d in cursor]
+    return {
+        **delivery,
+        "status": status,
+        "attempts": len(tries) if tries else int(delivery.get("attempts") or 0),
+        "last_error": last.get("error") if last else delivery.get("last_error"),
+        "last_status_code": last.get("status_code") if last else delivery.get("last_status_code"),
+        "next_try_at": next_try,
+        "delivered_at": outcome.get("at")
+        if outcome is not None and status == DELIVERED
+        else delivery.get("delivered_at"),
+        "dead_at": outcome.get("at")
+        if outcome is not None and status == DEAD
+        else delivery.get("dead_at"),
+        "tries": tries,
+    }

@@ -305,19 +305,7 @@ async def webhook_deliveries(
 ) -> dict[str, Any]:
     await _own_subscription(request, person, webhook_id)
     repo = _repo(request)
-    docs = await repo.deliveries_of(webhook_id, limit=limit)
-    tries: dict[str, list[dict[str, Any]]] = {}
-    for t in await repo.attempts_of([d["_id"] for d in docs]):
-        tries.setdefault(t["delivery_id"], []).append(
-            {
-                "attempt": t["attempt"],
-                "at": t["at"].isoformat(),
-                "status_code": t.get("status_code"),
-                "ok": t.get("ok", False),
-                "error": t.get("error"),
-                "duration_ms": t.get("duration_ms"),
-            }
-        )
+    docs = await repo.delivery_log(webhook_id, limit=limit)
 
     def iso(v: Any) -> Any:
         return v.isoformat() if hasattr(v, "isoformat") else v
@@ -330,13 +318,23 @@ async def webhook_deliveries(
                 "event_type": d["event_type"],
                 "incident_id": d.get("subject_id"),
                 "status": d["status"],
-                "attempts": d.get("attempts", 0),
+                "attempts": d["attempts"],
                 "created_at": iso(d["created_at"]),
-                "next_try_at": iso(d["due_at"]) if d["status"] == "pending" else None,
+                "next_try_at": iso(d["next_try_at"]),
                 "delivered_at": iso(d.get("delivered_at")),
                 "dead_at": iso(d.get("dead_at")),
                 "last_error": d.get("last_error"),
-                "tries": tries.get(d["_id"], []),
+                "tries": [
+                    {
+                        "attempt": t["attempt"],
+                        "at": iso(t["at"]),
+                        "status_code": t.get("status_code"),
+                        "ok": t.get("ok", False),
+                        "error": t.get("error"),
+                        "duration_ms": t.get("duration_ms"),
+                    }
+                    for t in d["tries"]
+                ],
             }
             for d in docs
         ]

@@ -38,6 +38,11 @@ class NotifySettings(Settings):
     webhook_lease_s: float = Field(default=60.0, gt=0)  # > timeout: a claimed try is not re-sent
     webhook_dispatch_interval_s: float = Field(default=0.5, gt=0)
     webhook_batch: int = Field(default=50, ge=1)
+    # The due queue is in memory; this often the store is swept for deliveries other replicas
+    # wrote or left (a scan of small documents), and a delivery whose predecessor is held by
+    # another replica looks again after `webhook_wait_recheck_s`.
+    webhook_sweep_interval_s: float = Field(default=30.0, gt=0)
+    webhook_wait_recheck_s: float = Field(default=5.0, gt=0)
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(
