@@ -4,12 +4,15 @@ per-incident order, dead-lettering, and at most one send per try across replicas
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from services.notify.domain.webhooks import verify
-from services.notify.repository import DELIVERIES
+from services.notify.domain.dedup import delivery_id
+from services.notify.domain.webhooks import delivery_body, verify
+from services.notify.repository import CLAIMS, DELIVERIES
 from services.notify.settings import NotifySettings
 from shared.events import WebhookDeadLettered
 from shared.topics import DEADLETTER
@@ -177,3 +180,98 @@ async def test_two_dispatchers_never_send_the_same_try_twice(
         await second.aclose()
     ids = [r["headers"]["x-hulin-delivery"] for r in rec.requests]
     assert len(ids) == 5 and len(set(ids)) == 5
+
+
+async def stored_by_another_replica(
+    n: Notify, sub_id: str, *, prev: str | None = None, claimed_until: Any = None
+) -> str:
+    """A delivery another replica stored (and maybe claimed try 1 of, then died): only the
+    store knows it."""
+    now = datetime.now(UTC)
+    event_id = str(uuid.uuid4())
+    did = delivery_id(sub_id, event_id)
+    body = delivery_body(
+        delivery_id=did,
+        event_id=event_id,
+        event_type="incident.opened",
+        occurred_at=now,
+        alert={"incident_id": "i-1"},
+        message={"title": "t", "body": "b"},
+    )
+    db = n.app.state.repo.db
+    await db[DELIVERIES].insert_one(
+        {
+            "_id": did,
+            "subscription_id": sub_id,
+            "event_id": event_id,
+            "event_type": "incident.opened",
+            "subject_id": "i-1",
+            "order_key": f"{sub_id}|i-1",
+            "seq": 1,
+            "prev": prev,
+            "body": body.decode(),
+            "created_at": now,
+        }
+    )
+    if claimed_until is not None:
+        await db[CLAIMS].insert_one(
+            {"_id": f"{did}:1", "delivery_id": did, "at": now, "lease_until": claimed_until}
+        )
+    return did
+
+
+async def test_a_delivery_left_by_another_replica_is_sent_by_the_sweep(
+    notify: Notify, receiver: Any
+) -> None:
+    rec = await receiver()
+    sub = await subscribe(notify, rec.url)
+    did = await stored_by_another_replica(notify, sub["id"])
+    await notify.app.state.dispatcher.sweep()
+
+    await wait_until(lambda: rec.requests)
+    await asyncio.sleep(0.5)
+    assert [r["headers"]["x-hulin-delivery"] for r in rec.requests] == [did]
+    assert verify(SECRET, rec.requests[0]["body"], rec.requests[0]["headers"]["x-hulin-signature"])
+
+
+async def test_a_try_whose_sender_died_mid_send_is_tried_again_after_its_lease(
+    notify: Notify, receiver: Any
+) -> None:
+    rec = await receiver()
+    sub = await subscribe(notify, rec.url)
+    gone = datetime.now(UTC) - timedelta(seconds=1)
+    did = await stored_by_another_replica(notify, sub["id"], claimed_until=gone)
+    await notify.app.state.dispatcher.sweep()
+
+    async def delivered() -> Any:
+        ds = await deliveries(notify, sub["id"])
+        return ds if ds and ds[0]["status"] == "delivered" else None
+
+    ds = await wait_until(delivered)
+    assert ds[0]["id"] == did
+    assert [(t["attempt"], t["ok"]) for t in ds[0]["tries"]] == [(1, False), (2, True)]
+    assert [r["headers"]["x-hulin-attempt"] for r in rec.requests] == ["2"]
+
+
+async def test_a_delivery_waits_for_its_predecessor_held_by_another_replica(
+    notify: Notify, receiver: Any
+) -> None:
+    rec = await receiver()
+    sub = await subscribe(notify, rec.url)
+    # the predecessor's try 1 is out at another replica for a while yet
+    first = await stored_by_another_replica(
+        notify, sub["id"], claimed_until=datetime.now(UTC) + timedelta(seconds=60)
+    )
+    second = await stored_by_another_replica(notify, sub["id"], prev=first)
+    await notify.app.state.dispatcher.sweep()
+    await asyncio.sleep(1.0)
+    assert rec.requests == []
+
+    await notify.app.state.repo.record_outcome(
+        {"_id": first, "subscription_id": sub["id"], "status": "delivered", "at": datetime.now(UTC)}
+    )
+    dispatcher = notify.app.state.dispatcher
+    dispatcher.recheck_s = 0.2  # (the other replica's outcome is looked at again this often)
+    await notify.app.state.dispatcher.sweep()
+    await wait_until(lambda: rec.requests)
+    assert [r["headers"]["x-hulin-delivery"] for r in rec.requests] == [second]

@@ -1,0 +1,93 @@
+"""The webhook dispatcher's in-memory due queue and the delivery log folded from insert-only
+records: no store, no clock but the one passed in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.notify.channels.webhook import DeliveryQueue, Pending
+from services.notify.repository import DEAD, DELIVERED, PENDING, delivery_state
+
+T0 = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
+
+
+def pending(did: str, *, due: datetime = T0, prev: str | None = None) -> Pending:
+    return Pending(
+        id=did,
+        subscription_id="s",
+        event_id=f"e-{did}",
+        event_type="incident.opened",
+        subject_id="i",
+        prev=prev,
+        created_at=T0,
+        due_at=due,
+        tries=0,
+        body="{}",
+    )
+
+
+def test_due_returns_only_deliveries_whose_time_has_come_earliest_first() -> None:
+    q = DeliveryQueue()
+    q.add(pending("b", due=T0 + timedelta(seconds=2)))
+    q.add(pending("a", due=T0 + timedelta(seconds=1)))
+    q.add(pending("c", due=T0 + timedelta(seconds=9)))
+    assert [p.id for p in q.due(T0 + timedelta(seconds=5), 10)] == ["a", "b"]
+    assert q.due(T0 + timedelta(seconds=5), 10) == []
+
+
+def test_a_rescheduled_delivery_comes_due_once_at_its_new_time() -> None:
+    q = DeliveryQueue()
+    item = pending("a")
+    q.add(item)
+    (taken,) = q.due(T0, 10)
+    q.later(taken, T0 + timedelta(seconds=3))
+    assert q.due(T0 + timedelta(seconds=2), 10) == []
+    assert [p.id for p in q.due(T0 + timedelta(seconds=3), 10)] == ["a"]
+
+
+def test_a_finished_delivery_is_never_queued_again_and_releases_its_successor() -> None:
+    q = DeliveryQueue()
+    first, second = pending("a"), pending("b", prev="a")
+    q.add(first)
+    q.add(second)
+    assert [p.id for p in q.due(T0, 10)] == ["a", "b"]
+    q.wait_for(second, "a")
+    q.finish("a", T0 + timedelta(seconds=1))
+    q.add(pending("a"))  # found again by a sweep
+    assert [p.id for p in q.due(T0 + timedelta(seconds=1), 10)] == ["b"]
+
+
+def test_each_delivery_names_the_latest_of_its_subscription_and_incident_as_predecessor() -> None:
+    q = DeliveryQueue()
+    assert q.predecessor("s|i") is None
+    q.note("s|i", 5, "a")
+    q.note("s|i", 7, "b")
+    q.note("s|i", 6, "late")  # an older one found by the sweep does not move the line back
+    assert q.predecessor("s|i") == "b"
+
+
+def test_the_log_shows_a_delivery_pending_until_its_outcome_then_delivered_or_dead() -> None:
+    d = {"_id": "a", "created_at": T0}
+    t1 = {
+        "attempt": 1,
+        "at": T0,
+        "ok": False,
+        "error": "HTTP 500",
+        "status_code": 500,
+        "next_try_at": T0 + timedelta(seconds=10),
+    }
+    t2 = {"attempt": 2, "at": T0, "ok": True, "error": None, "status_code": 204}
+    state = delivery_state(d, [t1], None)
+    assert state["status"] == PENDING and state["attempts"] == 1
+    assert state["last_error"] == "HTTP 500" and state["next_try_at"] == t1["next_try_at"]
+    done = delivery_state(d, [t2, t1], {"_id": "a", "status": DELIVERED, "at": T0})
+    assert done["status"] == DELIVERED and done["attempts"] == 2 and done["last_error"] is None
+    assert [t["attempt"] for t in done["tries"]] == [1, 2] and done["next_try_at"] is None
+    dead = delivery_state(d, [t1], {"_id": "a", "status": DEAD, "at": T0})
+    assert dead["status"] == DEAD and dead["dead_at"] == T0
+
+
+def test_a_delivery_stored_with_its_own_state_before_tries_were_records_keeps_it() -> None:
+    old = {"_id": "a", "created_at": T0, "status": DELIVERED, "attempts": 3, "delivered_at": T0}
+    state = delivery_state(old, [], None)
+    assert state["status"] == DELIVERED and state["attempts"] == 3 and state["delivered_at"] == T0
