@@ -121,6 +121,9 @@ class Incidents:
         return self.acknowledged()
 
 
+HOOKS: list[bytes] = []  # the X-Hulin-Delivery of every webhook request received
+
+
 async def receiver() -> tuple[asyncio.Server, int]:
     """A webhook endpoint answering 204 to everything (HTTP/1.1 keep-alive)."""
 
@@ -132,6 +135,8 @@ async def receiver() -> tuple[asyncio.Server, int]:
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":", 1)[1])
+                    elif line.lower().startswith(b"x-hulin-delivery:"):
+                        HOOKS.append(line.split(b":", 1)[1].strip())
                 await reader.readexactly(length)
                 writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
                 await writer.drain()
@@ -236,7 +241,11 @@ async def main(args: argparse.Namespace) -> None:
         pending: set[asyncio.Task[None]] = set()
         acked: list[float] = []
 
+        escalated_ids: set[str] = set()
+
         async def publish(event: Event) -> None:
+            if isinstance(event, IncidentEscalated):
+                escalated_ids.add(str(event.id))
             t0 = sent[str(event.id)] = time.perf_counter()
             await publisher.publish(event)
             acked.append(time.perf_counter() - t0)
@@ -283,6 +292,9 @@ async def main(args: argparse.Namespace) -> None:
               f"{percentile(acked, 50) * 1000:.0f} ms p99 {percentile(acked, 99) * 1000:.0f} ms"
               if lat else
               f"no event arrived of {len(sent)}", flush=True)
+        escalations = sum(1 for k in sent if k in escalated_ids)
+        print(f"webhooks: {len(HOOKS)} requests, {len(set(HOOKS))} deliveries, for "
+              f"{escalations} escalations published (the subscription's type)", flush=True)
     finally:
         await publisher.stop()
         system.stop()
