@@ -4,6 +4,9 @@ their effects, bounded retries for bad messages, endless patient retries for inf
 A message that still fails after its retries (or cannot be parsed) goes to `hulin.deadletter` with
 the error, and the consumer moves on. A transient fault (database or broker away) is never
 dead-lettered: the runner waits and retries, so a restart of FerretDB or Kafka loses nothing.
+
+A batch handler gets each run of consecutive records of a partition whose types are routed to it
+(register one handler for several types to get runs of mixed types, in their order).
 """
 
 from __future__ import annotations
@@ -217,8 +220,8 @@ class ConsumerRunner:
                         nxt = self.parse(records[j].value or b"")
                     except Exception:
                         break
-                    if nxt.type != event.type:
-                        break
+                    if self.batch_handlers.get(nxt.type) is not batch_handler:
+                        break  # a run goes to one batch handler (it may take several types)
                     group.append((records[j], nxt))
                     j += 1
                 ok = await self._handle_group(batch_handler, group)
