@@ -30,6 +30,9 @@ stream_dropped_total = Counter(
     "hulin_stream_clients_dropped_total", "SSE clients dropped because their queue was full"
 )
 stream_alerts_total = Counter("hulin_stream_alerts_total", "Alerts fanned out to SSE clients")
+stream_tail_reads_total = Counter(
+    "hulin_stream_tail_reads_total", "Stored alerts read by exact id by the stream's tail"
+)
 
 SEEN_MAX = 50_000  # sequences remembered to drop duplicates between push and tail
 
@@ -117,23 +120,35 @@ class AlertHub:
             return 0
         count = 0
         for _ in range(self.poll_limit):
+            self._skip_seen()
             nxt = self.cursor + 1
+            stream_tail_reads_total.inc()
             doc = await self.repo.alert_at(self.district, nxt)
+            # the consumer may have offered (and moved the cursor past) alerts while we read:
+            # the cursor never goes back, or the tail reads again what was already fanned out
             if doc is None:
                 if nxt in self._seen:  # offered locally, not visible yet to this read
-                    self.cursor = nxt
+                    self.cursor = max(self.cursor, nxt)
                     continue
                 break
             self._gaps.clear()
-            self.cursor = nxt
+            self.cursor = max(self.cursor, nxt)
             count += self.offer(doc)
         else:
             return count
         await self._check_gap()
         return count
 
+    def _skip_seen(self) -> None:
+        """Moves the cursor over the numbers this process offered already (stored before they
+        were offered): the tail reads only what other replicas stored."""
+        assert self.cursor is not None
+        while self.cursor + 1 in self._seen:
+            self.cursor += 1
+
     async def _check_gap(self) -> None:
         assert self.cursor is not None
+        stream_tail_reads_total.inc()
         later = await self.repo.alert_at(self.district, self.cursor + 2)
         now = time.monotonic()
         if later is None:
