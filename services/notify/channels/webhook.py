@@ -177,17 +177,26 @@ class WebhookChannel:
         if not subs:
             return
         now = self.clock.now()
-        docs = [doc for d in dispatches for doc in self._deliveries(d, subs, now)]
+        last: dict[str, str] = {}  # this batch's latest delivery per order key
+        docs = [doc for d in dispatches for doc in self._deliveries(d, subs, now, last)]
         known = await self.repo.insert_deliveries(docs)
+        # only once stored: a batch that fails is handed in again and must name the same
+        # predecessors, not its own deliveries
         for doc in docs:
+            self.queue.note(doc["order_key"], doc["seq"], doc["_id"])
             if doc["_id"] not in known:  # a redelivered event's delivery is queued already
                 self.queue.add(Pending.of(doc, tries=0, due_at=now))
 
     def _deliveries(
-        self, dispatch: Dispatch, subs: Sequence[webhooks.Subscription], now: datetime
+        self,
+        dispatch: Dispatch,
+        subs: Sequence[webhooks.Subscription],
+        now: datetime,
+        last: dict[str, str],
     ) -> list[dict[str, Any]]:
         """The outbox entries of one dispatch: one per subscription that wants it, each naming
-        the previous delivery of its subscription and incident."""
+        the previous delivery of its subscription and incident (earlier in `last`, this batch,
+        or in the queue)."""
         alert = dispatch.alert
         if alert is None:
             return []
@@ -214,8 +223,8 @@ class WebhookChannel:
                 message=message,
             )
             key = dedup.order_key(sub.id, str(alert.get("subject_id")))
-            prev = self.queue.predecessor(key)
-            self.queue.note(key, int(alert["seq"]), delivery_id)
+            prev = last.get(key) or self.queue.predecessor(key)
+            last[key] = delivery_id
             out.append(
                 {
                     "_id": delivery_id,

@@ -3,10 +3,18 @@ records: no store, no clock but the one passed in."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from services.notify.channels.webhook import DeliveryQueue, Pending
+import pytest
+
+from services.notify.catalog import load_catalog
+from services.notify.channels.base import Dispatch
+from services.notify.channels.webhook import DeliveryQueue, Pending, WebhookChannel
+from services.notify.domain.dedup import delivery_id
 from services.notify.repository import DEAD, DELIVERED, PENDING, delivery_state
+from shared.clock import FakeClock
 
 T0 = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
 
@@ -91,3 +99,67 @@ def test_a_delivery_stored_with_its_own_state_before_tries_were_records_keeps_it
     old = {"_id": "a", "created_at": T0, "status": DELIVERED, "attempts": 3, "delivered_at": T0}
     state = delivery_state(old, [], None)
     assert state["status"] == DELIVERED and state["attempts"] == 3 and state["delivered_at"] == T0
+
+
+class FailingOnceRepo:
+    """Stores deliveries; the first insert fails (the batch is handed in again)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.fail = True
+
+    async def active_subscriptions(self) -> list[dict[str, Any]]:
+        return [{"_id": "s", "url": "http://hq/hook", "unit": "500114", "min_level": 0}]
+
+    async def insert_deliveries(self, docs: Sequence[dict[str, Any]]) -> set[str]:
+        if self.fail:
+            self.fail = False
+            raise ConnectionError("store away")
+        known = {d["_id"] for d in docs if d["_id"] in self.stored}
+        self.stored.update({d["_id"]: d for d in docs if d["_id"] not in known})
+        return known
+
+
+async def test_a_batch_handed_in_again_names_the_same_predecessors() -> None:
+    repo = FailingOnceRepo()
+    channel = WebhookChannel(
+        repo,  # type: ignore[arg-type]
+        load_catalog(),
+        FakeClock(T0),
+        utc_offset_h=8.0,
+    )
+    alert = {
+        "subject_id": "inc-1",
+        "incident_id": "inc-1",
+        "kind": "alarm",
+        "alarm": True,
+        "level": 1,
+        "type": "fire",
+        "severity": "general",
+        "status": "reported",
+        "village": "500114001001",
+        "township": "500114001",
+        "district": "500114",
+        "lat": 29.4,
+        "lon": 108.6,
+        "at": T0,
+        "scope_units": ["500114"],
+        "facts": {},
+        "event_type": "incident.opened",
+    }
+    batch = [
+        Dispatch(
+            event_id=f"e{i}",
+            event_type="incident.opened",
+            occurred_at=T0,
+            alert={**alert, "seq": i, "_id": f"500114:{i}", "event_id": f"e{i}"},
+            notifications=(),
+        )
+        for i in (1, 2)
+    ]
+    with pytest.raises(ConnectionError):
+        await channel.send_many(batch)
+    await channel.send_many(batch)
+    first, second = (repo.stored[delivery_id("s", f"e{i}")] for i in (1, 2))
+    assert first["prev"] is None and second["prev"] == first["_id"]
+    assert channel.queue.predecessor(first["order_key"]) == second["_id"]
