@@ -18,6 +18,7 @@ import logging
 import random
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ webhook_tries_total = Counter(
 USER_AGENT = "hulin-notify/1"
 FAILED = "failed"
 LOST = "sender stopped mid-try; no outcome recorded"
+DONE_REMEMBERED = 100_000  # finished deliveries remembered (a miss costs one read by `_id`)
 
 
 def subscription_of(doc: Mapping[str, Any]) -> webhooks.Subscription:
@@ -69,6 +71,7 @@ class Pending:
     event_type: str
     subject_id: str | None
     prev: str | None  # the previous delivery of the same subscription and incident
+    order_key: str
     created_at: datetime
     due_at: datetime
     tries: int | None  # tries known so far; None: not read yet (found by the sweep)
@@ -84,6 +87,7 @@ class Pending:
             event_type=str(doc["event_type"]),
             subject_id=doc.get("subject_id"),
             prev=doc.get("prev"),
+            order_key=str(doc["order_key"]),
             created_at=as_utc(doc["created_at"]),
             due_at=due_at,
             tries=tries,
@@ -92,14 +96,16 @@ class Pending:
 
 
 class DeliveryQueue:
-    """The due queue in memory (no I/O): a heap of (due time, delivery id), the deliveries known
-    to be finished, the last delivery per subscription and incident (the next one's predecessor),
-    and deliveries waiting for a predecessor this process holds."""
+    """The due queue in memory (no I/O): a heap of (due time, delivery id), the deliveries lately
+    finished, the last unfinished delivery per subscription and incident (the next one's
+    predecessor; a finished one need not be waited for), and deliveries waiting for a predecessor
+    this process holds. Its size follows the unfinished deliveries, not the history."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, remember_done: int = DONE_REMEMBERED) -> None:
         self._heap: list[tuple[datetime, str]] = []
         self.pending: dict[str, Pending] = {}
-        self.done: set[str] = set()
+        self._done: OrderedDict[str, None] = OrderedDict()
+        self._remember_done = remember_done
         self._last: dict[str, tuple[int, str]] = {}  # order key → (alert seq, delivery id)
         self._waiting: dict[str, list[str]] = {}  # predecessor id → ids waiting for it
 
@@ -112,8 +118,17 @@ class DeliveryQueue:
         if last is None or last[0] <= seq:
             self._last[order_key] = (seq, delivery_id)
 
+    def is_done(self, delivery_id: str) -> bool:
+        """Finished lately, as far as this process knows (a miss proves nothing)."""
+        return delivery_id in self._done
+
+    def mark_done(self, delivery_id: str) -> None:
+        self._done[delivery_id] = None
+        while len(self._done) > self._remember_done:
+            self._done.popitem(last=False)
+
     def add(self, item: Pending) -> None:
-        if item.id in self.done or item.id in self.pending:
+        if item.id in self._done or item.id in self.pending:
             return
         self.pending[item.id] = item
         heapq.heappush(self._heap, (item.due_at, item.id))
@@ -137,8 +152,10 @@ class DeliveryQueue:
         self._waiting.setdefault(prev, []).append(item.id)
 
     def finish(self, delivery_id: str, now: datetime) -> None:
-        self.pending.pop(delivery_id, None)
-        self.done.add(delivery_id)
+        item = self.pending.pop(delivery_id, None)
+        self.mark_done(delivery_id)
+        if item is not None and self.predecessor(item.order_key) == delivery_id:
+            del self._last[item.order_key]
         for waiting in self._waiting.pop(delivery_id, []):
             item = self.pending.get(waiting)
             if item is not None:
@@ -313,13 +330,12 @@ class WebhookDispatcher:
         found: list[Pending] = []
         for doc in heads:
             did = str(doc["_id"])
-            self.queue.note(str(doc["order_key"]), int(doc["seq"]), did)
             if did in outcomes or doc.get("status") in (DELIVERED, DEAD):  # (or stored so once)
                 if did in self.queue.pending:
                     self.queue.finish(did, now)
-                else:
-                    self.queue.done.add(did)
-            elif did not in self.queue.pending and did not in self.queue.done:
+                continue
+            self.queue.note(str(doc["order_key"]), int(doc["seq"]), did)
+            if did not in self.queue.pending and not self.queue.is_done(did):
                 found.append(Pending.of(doc, tries=None, due_at=now))
         for item in found:
             self.queue.add(item)
@@ -332,13 +348,13 @@ class WebhookDispatcher:
     async def _in_line(self, item: Pending, now: datetime) -> bool:
         """Is the delivery's predecessor delivered or dead? If not, it waits."""
         prev = item.prev
-        if prev is None or prev in self.queue.done:
+        if prev is None or self.queue.is_done(prev):
             return True
         if prev in self.queue.pending:  # we hold it: this one goes when it is finished
             self.queue.wait_for(item, prev)
             return False
         if await self.repo.outcome(prev) is not None:
-            self.queue.done.add(prev)
+            self.queue.mark_done(prev)
             return True
         self.queue.later(item, now + timedelta(seconds=self.recheck_s))  # another replica's
         return False

@@ -27,6 +27,7 @@ def pending(did: str, *, due: datetime = T0, prev: str | None = None) -> Pending
         event_type="incident.opened",
         subject_id="i",
         prev=prev,
+        order_key="s|i",
         created_at=T0,
         due_at=due,
         tries=0,
@@ -72,6 +73,18 @@ def test_each_delivery_names_the_latest_of_its_subscription_and_incident_as_pred
     q.note("s|i", 7, "b")
     q.note("s|i", 6, "late")  # an older one found by the sweep does not move the line back
     assert q.predecessor("s|i") == "b"
+
+
+def test_a_finished_last_delivery_is_nobody_s_predecessor_and_is_forgotten_in_time() -> None:
+    q = DeliveryQueue(remember_done=2)
+    q.add(pending("a"))
+    q.note("s|i", 1, "a")
+    q.finish("a", T0)
+    assert q.predecessor("s|i") is None and q.is_done("a")
+    for did in ("b", "c"):
+        q.add(pending(did))
+        q.finish(did, T0)
+    assert not q.is_done("a") and q.is_done("c")
 
 
 def test_the_log_shows_a_delivery_pending_until_its_outcome_then_delivered_or_dead() -> None:
