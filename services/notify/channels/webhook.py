@@ -309,7 +309,11 @@ class WebhookDispatcher:
         """Send the due deliveries whose predecessor is finished; returns how many were tried.
         The first run, and one every `sweep_s`, first sweeps the store."""
         if self._swept_at is None or time.monotonic() - self._swept_at >= self.sweep_s:
-            await self.sweep()
+            try:
+                await self.sweep()
+            except Exception:  # the store away: what this process holds still goes out
+                log.exception("webhook sweep failed; trying again soon")
+                self._swept_at = time.monotonic() - self.sweep_s + self.recheck_s
         now = self.clock.now()
         ready: list[Pending] = []
         for item in self.queue.due(now, self.batch):
