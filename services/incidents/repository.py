@@ -47,9 +47,7 @@ def shard_name(index: int) -> str:
     return f"incidents_{index:02d}"
 
 
-def changes_name(index: int) -> str:
-    """Claims of incident versions, sharded like the incidents they change."""
-    return f"incident_changes_{index:02d}"
+CHANGES = "incident_claims"  # claims of incident versions: tiny, kept `change_retention_s`
 
 
 def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
@@ -58,6 +56,7 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
         REPORTS: [IndexModel([("reporter_id", ASCENDING)])],
         POSITIONS: [IndexModel([("on_patrol", ASCENDING)])],
         OUTBOX: [IndexModel([("at", ASCENDING)])],
+        CHANGES: [IndexModel([("at", ASCENDING)])],
     }
     for i in range(shards):
         out[shard_name(i)] = [
@@ -65,7 +64,6 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
             IndexModel([("status", ASCENDING), ("type", ASCENDING)]),
             IndexModel([("village", ASCENDING), ("updated_at", DESCENDING)]),
         ]
-        out[changes_name(i)] = [IndexModel([("at", ASCENDING)])]
     return out
 
 
@@ -142,16 +140,15 @@ class IncidentsRepository:
         return self.db[shard_name(self._index(incident_id))]
 
     def _changes(self, incident_id: str) -> AsyncCollection[Document]:
-        return self.db[changes_name(self._index(incident_id))]
+        """One collection for every claim: only inserted (unique index), read by the relay now
+        and then, swept of claims older than the retention, so it stays small and unsharded."""
+        return self.db[CHANGES]
 
     def _cells(self, key: str) -> AsyncCollection[Document]:
         return self.db[f"{CELLS}_{self._index(key):02d}"]
 
     def _all_shards(self) -> list[AsyncCollection[Document]]:
         return [self.db[shard_name(i)] for i in range(self.shards)]
-
-    def _all_changes(self) -> list[AsyncCollection[Document]]:
-        return [self.db[changes_name(i)] for i in range(self.shards)]
 
     # --- incidents ------------------------------------------------------------------------------
 
@@ -196,14 +193,8 @@ class IncidentsRepository:
             for base, doc, events in changes
         ]
         staged = await insert_new(self.db[OUTBOX], records, token)
-        claims: dict[int, list[Document]] = {}
-        for change_id in staged:
-            shard = self._index(change_id.rsplit(":", 1)[0])
-            claims.setdefault(shard, []).append({"_id": change_id, "at": at, "token": token})
-        parts = await asyncio.gather(
-            *(insert_new(self.db[changes_name(i)], docs, token) for i, docs in claims.items())
-        )
-        claimed: set[str] = set().union(*parts)
+        claims = [{"_id": change_id, "at": at, "token": token} for change_id in sorted(staged)]
+        claimed = await insert_new(self.db[CHANGES], claims, token) if claims else set()
         lost = staged - claimed
         if lost:  # claimed by someone else: our staged copies go
             await with_busy_retry(
@@ -281,13 +272,10 @@ class IncidentsRepository:
 
     async def sweep_changes(self, *, before: datetime) -> int:
         """Delete claims older than `before` (a writer holding an older read re-reads first)."""
-        deleted = 0
-        for col in self._all_changes():
-            result = await with_busy_retry(
-                lambda col=col: col.delete_many({"at": {"$lte": before}})
-            )
-            deleted += result.deleted_count
-        return deleted
+        result = await with_busy_retry(
+            lambda: self.db[CHANGES].delete_many({"at": {"$lte": before}})
+        )
+        return result.deleted_count
 
     async def timers(self, shard: int | None = None) -> list[tuple[str, datetime]]:
         """(incident id, next_timer_at) of every incident with a timer set, in one shard or all."""
