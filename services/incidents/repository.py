@@ -261,8 +261,12 @@ class IncidentsRepository:
 
     async def mark_published(self, change_ids: Iterable[str]) -> None:
         """Published (or abandoned): out of the outbox. The claim stays, guarding its version."""
-        for change_id in change_ids:
-            await with_busy_retry(lambda cid=change_id: self.db[OUTBOX].delete_one({"_id": cid}))
+        ids = list(change_ids)
+        if not ids:
+            return
+        # One delete for the lot: FerretDB scans the table for every delete, even by `_id`.
+        query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
+        await with_busy_retry(lambda: self.db[OUTBOX].delete_many(query))
 
     async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
         """Staged changes older than `before`, oldest first (the outbox holds only in-flight
@@ -323,23 +327,26 @@ class IncidentsRepository:
 
     async def file_in_cells(self, members: Sequence[tuple[str, str, float, float]]) -> None:
         """File open incidents under their cells, (cell, incident id, lat, lon): one write per
-        cell, under the cell's lock: FerretDB applies `$set` as a read then a write of the whole
+        cell, under the cells' lock: FerretDB applies `$set` as a read then a write of the whole
         document, so two incidents filed at once into one cell (neighbouring villages, handled by
-        different partitions) could lose one."""
+        different partitions) could lose one. One lock for a whole batch's cells: taking and
+        releasing it are writes too, and FerretDB scans the table for every delete."""
         by_cell: dict[str, Document] = {}
         for key, incident_id, lat, lon in members:
             by_cell.setdefault(key, {})[f"members.{incident_id}"] = {"lat": lat, "lon": lon}
+        if not by_cell:
+            return
 
         async def one(key: str, fields: Document) -> None:
-            async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
-                await with_busy_retry(
-                    lambda: self._cells(key).update_one({"_id": key}, {"$set": fields}, upsert=True)
-                )
+            await with_busy_retry(
+                lambda: self._cells(key).update_one({"_id": key}, {"$set": fields}, upsert=True)
+            )
 
-        await asyncio.gather(*(one(k, f) for k, f in by_cell.items()))
+        async with locked(self.db, CELLS, lease_s=30.0, wait_s=60.0):
+            await asyncio.gather(*(one(k, f) for k, f in by_cell.items()))
 
     async def remove_from_cell(self, key: str, incident_id: str) -> None:
-        async with locked(self.db, f"{CELLS}:{key}", lease_s=10.0):
+        async with locked(self.db, CELLS, lease_s=30.0, wait_s=60.0):
             await with_busy_retry(
                 lambda: self._cells(key).update_one(
                     {"_id": key}, {"$unset": {f"members.{incident_id}": ""}}
