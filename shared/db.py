@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from shared.settings import Settings
 
@@ -66,9 +66,10 @@ async def drop_databases(client: AsyncMongoClient[Document], prefix: str) -> Non
 def is_store_busy(exc: BaseException) -> bool:
     """FerretDB's SQLite backend refusing a write while another writer holds the file
     (SQLITE_BUSY, "database is locked"): a transient fault, to be retried."""
-    if not isinstance(exc, OperationFailure):
-        return False
-    text = str(exc)
+    return isinstance(exc, OperationFailure) and _busy_text(str(exc))
+
+
+def _busy_text(text: str) -> bool:
     return "SQLITE_BUSY" in text or "database is locked" in text
 
 
@@ -79,3 +80,43 @@ async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Documen
         return True
     except DuplicateKeyError:
         return False
+
+
+async def insert_new(
+    collection: Any, docs: Sequence[Document], *, token: str | None = None
+) -> set[str]:
+    """Insert many at once; returns the `_id`s this call inserted. A duplicate key is someone
+    else's document — unless it carries our `token` (an earlier try of this very call that the
+    store took before refusing the rest as busy). Busy refusals are retried."""
+    pending = list(docs)
+    inserted: set[str] = set()
+    delay = 0.01
+    for _attempt in range(30):
+        if not pending:
+            break
+        try:
+            await collection.insert_many(pending, ordered=False)
+            inserted |= {d["_id"] for d in pending}
+            break
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            failed = {e["index"] for e in errors}
+            inserted |= {d["_id"] for i, d in enumerate(pending) if i not in failed}
+            duplicates = [pending[e["index"]]["_id"] for e in errors if e.get("code") == 11000]
+            if duplicates and token is not None:
+                mine = collection.find({"_id": {"$in": duplicates}, "token": token}, {"_id": 1})
+                inserted |= {d["_id"] async for d in mine}
+            others = [e for e in errors if e.get("code") != 11000]
+            if others and not all(_busy_text(str(e)) for e in others):
+                raise
+            pending = [pending[e["index"]] for e in others]
+            if not pending:
+                break
+        except OperationFailure as exc:
+            if not is_store_busy(exc):
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    else:
+        raise OperationFailure("store busy: bulk insert did not go through")
+    return inserted

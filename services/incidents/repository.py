@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from shared.db import is_store_busy
+from shared.db import insert_new, is_store_busy
 from shared.locks import locked
 
 Document = dict[str, Any]
@@ -84,48 +84,6 @@ async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 3
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
     raise AssertionError("unreachable")
-
-
-async def insert_new(
-    collection: AsyncCollection[Document], docs: Sequence[Document], token: str | None
-) -> set[str]:
-    """Insert many at once; returns the `_id`s this call inserted. A duplicate key is someone
-    else's document — unless it carries our `token` (an earlier try of this very call that the
-    store took before refusing the rest as busy). Busy refusals are retried."""
-    pending = list(docs)
-    inserted: set[str] = set()
-    delay = 0.01
-    for _attempt in range(30):
-        if not pending:
-            break
-        try:
-            await collection.insert_many(pending, ordered=False)
-            inserted |= {d["_id"] for d in pending}
-            break
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            failed = {e["index"] for e in errors}
-            inserted |= {d["_id"] for i, d in enumerate(pending) if i not in failed}
-            duplicates = [pending[e["index"]]["_id"] for e in errors if e.get("code") == 11000]
-            if duplicates and token is not None:
-                mine = collection.find({"_id": {"$in": duplicates}, "token": token}, {"_id": 1})
-                inserted |= {d["_id"] async for d in mine}
-            others = [e for e in errors if e.get("code") != 11000]
-            if others and not all(
-                "SQLITE_BUSY" in str(e) or "database is locked" in str(e) for e in others
-            ):
-                raise
-            pending = [pending[e["index"]] for e in others]
-            if not pending:
-                break
-        except OperationFailure as exc:
-            if not is_store_busy(exc):
-                raise
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)
-    else:
-        raise OperationFailure("store busy: bulk insert did not go through")
-    return inserted
 
 
 class IncidentsRepository:
@@ -192,9 +150,9 @@ class IncidentsRepository:
             }
             for base, doc, events in changes
         ]
-        staged = await insert_new(self.db[OUTBOX], records, token)
+        staged = await insert_new(self.db[OUTBOX], records, token=token)
         claims = [{"_id": change_id, "at": at, "token": token} for change_id in sorted(staged)]
-        claimed = await insert_new(self.db[CHANGES], claims, token) if claims else set()
+        claimed = await insert_new(self.db[CHANGES], claims, token=token) if claims else set()
         lost = staged - claimed
         if lost:  # claimed by someone else: our staged copies go
             await with_busy_retry(
@@ -209,7 +167,7 @@ class IncidentsRepository:
 
     async def _write_new(self, shard: AsyncCollection[Document], docs: list[Document]) -> None:
         """Write claimed documents: inserted in one go; one already there (a replay) replaced."""
-        written = await insert_new(shard, docs, None)
+        written = await insert_new(shard, docs)
         for doc in docs:
             if doc["_id"] not in written:
                 await with_busy_retry(
@@ -371,7 +329,7 @@ class IncidentsRepository:
         """`link_report` for many (report id, incident id) in one insert."""
         docs = [{"_id": r, "incident_id": i, "at": at} for r, i in links]
         if docs:
-            await insert_new(self.db[REPORT_LINKS], docs, None)
+            await insert_new(self.db[REPORT_LINKS], docs)
 
     async def get_report(self, report_id: str) -> Document | None:
         return await self.db[REPORTS].find_one({"_id": report_id})

@@ -28,7 +28,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.db import Document, insert_once
+from shared.db import Document, insert_new, insert_once
 from shared.locks import claim_once
 
 NOTIFICATIONS = "notifications"
@@ -165,16 +165,7 @@ async def insert_many_new(collection: Any, docs: Sequence[Document]) -> set[str]
     returns the `_id`s that were already there (a duplicate is success). Other errors raise."""
     if not docs:
         return set()
-    try:
-        await collection.insert_many(list(docs), ordered=False)
-    except BulkWriteError as exc:
-        dups: set[str] = set()
-        for err in exc.details.get("writeErrors", []):
-            if err.get("code") != DUPLICATE_KEY:
-                raise
-            dups.add(str(docs[int(err["index"])]["_id"]))
-        return dups
-    return set()
+    return {str(d["_id"]) for d in docs} - {str(i) for i in await insert_new(collection, docs)}
 
 
 class NotifyRepository:
