@@ -23,6 +23,19 @@ from shared.topics import INCIDENTS
 from tests.support.kafka import read_topic
 
 
+def service_on(
+    repo: IncidentsRepository, publisher: Publisher, s: IncidentsSettings
+) -> IncidentsService:
+    return IncidentsService(
+        repo=repo,
+        publisher=publisher,
+        org=load_org(None),
+        policy=Policy(),
+        settings=s,
+        clock=SystemClock(),
+    )
+
+
 async def test_only_one_of_many_racing_writers_claims_a_version(
     settings_for: Callable[..., Any],
 ) -> None:
@@ -54,14 +67,7 @@ async def test_relay_replays_and_publishes_a_change_left_by_a_crash(
     await publisher.start()
     try:
         repo = IncidentsRepository(dbmod.database(client, s), shards=2)
-        service = IncidentsService(
-            repo=repo,
-            publisher=publisher,
-            org=load_org(None),
-            policy=Policy(),
-            settings=s,
-            clock=SystemClock(),
-        )
+        service = service_on(repo, publisher, s)
         from services.incidents.handlers import event_for, to_doc
         from tests.unit.incidents.conftest import opened, report
 
@@ -105,14 +111,7 @@ async def test_relay_drops_a_change_staged_but_never_claimed(
     await publisher.start()
     try:
         repo = IncidentsRepository(dbmod.database(client, s), shards=2)
-        service = IncidentsService(
-            repo=repo,
-            publisher=publisher,
-            org=load_org(None),
-            policy=Policy(),
-            settings=s,
-            clock=SystemClock(),
-        )
+        service = service_on(repo, publisher, s)
         await repo.apply({"_id": "inc-2", "version": 1, "escalation_level": 0})
         doc = {"_id": "inc-2", "version": 2, "escalation_level": 1}
         now = datetime.now(UTC)

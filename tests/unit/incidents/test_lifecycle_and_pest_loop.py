@@ -85,15 +85,7 @@ def test_pest_loop_in_order_with_evidence_and_complete_before_close(policy: Poli
     with pytest.raises(IllegalTransition):
         walk(policy, acked, ("closed", TC))
     evidence = {
-        "checked": {"photo": "p", "gps": "g"},
-        "sampled": {"photo": "p", "sampler": "s", "sample_label": "l"},
-        "county_test": {"lab_result": "r"},
-        "city_recheck": {"lab_result": "r"},
-        "province_confirm": {"lab_result": "r"},
-        "marked": {"subcompartment": "12-3"},
-        "felling_assigned": {"assignee": "team 2"},
-        "felled": {"stump_photo": "p", "gps": "g"},
-        "disposed": {"disposal_photo": "p"},
+        **PEST_EVIDENCE,
         "accepted": {"cleared_site_photo": "p", "signed_commitment": "c"},
         "surveillance": {},
     }
