@@ -739,7 +739,7 @@ class IncidentsService:
         before a restart fire), then one shard per call, so that no call stalls the store (a
         full reload of 10,000 incidents costs FerretDB seconds); the app calls it every
         `timer_rescan_s / incident_shards` seconds."""
-        shard = None if self._next_rescan_shard is None else self._next_rescan_shard
+        shard = self._next_rescan_shard
         for incident_id, at in await self.repo.timers(shard):
             self.timers.schedule(incident_id, at)
         self._next_rescan_shard = 0 if shard is None else (shard + 1) % self.repo.shards

@@ -280,9 +280,6 @@ class IncidentsRepository:
                 members.update(doc.get("members", {}))
         return members
 
-    async def add_to_cell(self, key: str, incident_id: str, lat: float, lon: float) -> None:
-        await self.file_in_cells([(key, incident_id, lat, lon)])
-
     async def file_in_cells(self, members: Sequence[tuple[str, str, float, float]]) -> None:
         """File open incidents under their cells, (cell, incident id, lat, lon): one write per
         cell, under the cells' lock: FerretDB applies `$set` as a read then a write of the whole

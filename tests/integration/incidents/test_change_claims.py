@@ -6,7 +6,8 @@ writer died before claiming it changes nothing and is dropped."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,17 +24,31 @@ from shared.topics import INCIDENTS
 from tests.support.kafka import read_topic
 
 
-def service_on(
-    repo: IncidentsRepository, publisher: Publisher, s: IncidentsSettings
-) -> IncidentsService:
-    return IncidentsService(
-        repo=repo,
-        publisher=publisher,
-        org=load_org(None),
-        policy=Policy(),
-        settings=s,
-        clock=SystemClock(),
-    )
+@asynccontextmanager
+async def relay_setup(
+    s: IncidentsSettings,
+) -> AsyncIterator[tuple[IncidentsRepository, IncidentsService]]:
+    """A repository and a service (with its relay) on the real store and broker."""
+    await ensure_topics(s)
+    client = dbmod.connect(s)
+    publisher = Publisher(s)
+    await publisher.start()
+    try:
+        repo = IncidentsRepository(dbmod.database(client, s), shards=2)
+        yield (
+            repo,
+            IncidentsService(
+                repo=repo,
+                publisher=publisher,
+                org=load_org(None),
+                policy=Policy(),
+                settings=s,
+                clock=SystemClock(),
+            ),
+        )
+    finally:
+        await publisher.stop()
+        await client.close()
 
 
 async def test_only_one_of_many_racing_writers_claims_a_version(
@@ -61,13 +76,7 @@ async def test_relay_replays_and_publishes_a_change_left_by_a_crash(
     settings_for: Callable[..., Any],
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
-    await ensure_topics(s)
-    client = dbmod.connect(s)
-    publisher = Publisher(s)
-    await publisher.start()
-    try:
-        repo = IncidentsRepository(dbmod.database(client, s), shards=2)
-        service = service_on(repo, publisher, s)
+    async with relay_setup(s) as (repo, service):
         from services.incidents.handlers import event_for, to_doc
         from tests.unit.incidents.conftest import opened, report
 
@@ -96,22 +105,13 @@ async def test_relay_replays_and_publishes_a_change_left_by_a_crash(
         assert await service.relay() == 0
         events = await read_topic(s, INCIDENTS, 1)
         assert [e.id for e in events if isinstance(e, IncidentEscalated)] == [event.id]
-    finally:
-        await publisher.stop()
-        await client.close()
 
 
 async def test_relay_drops_a_change_staged_but_never_claimed(
     settings_for: Callable[..., Any],
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
-    await ensure_topics(s)
-    client = dbmod.connect(s)
-    publisher = Publisher(s)
-    await publisher.start()
-    try:
-        repo = IncidentsRepository(dbmod.database(client, s), shards=2)
-        service = service_on(repo, publisher, s)
+    async with relay_setup(s) as (repo, service):
         await repo.apply({"_id": "inc-2", "version": 1, "escalation_level": 0})
         doc = {"_id": "inc-2", "version": 2, "escalation_level": 1}
         now = datetime.now(UTC)
@@ -128,9 +128,6 @@ async def test_relay_drops_a_change_staged_but_never_claimed(
         assert stored is not None and stored["escalation_level"] == 0
         # The version can be changed again by a live writer.
         assert await repo.commit(base_version=1, doc=doc, events=[], at=now) == "inc-2:1"
-    finally:
-        await publisher.stop()
-        await client.close()
 
 
 async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
@@ -145,7 +142,7 @@ async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
         for trial in range(3):
             key = f"fire:1:{trial}"
             ids = [f"inc-{trial}-{i}" for i in range(8)]
-            await asyncio.gather(*(repo.add_to_cell(key, i, 29.4, 108.6) for i in ids))
+            await asyncio.gather(*(repo.file_in_cells([(key, i, 29.4, 108.6)]) for i in ids))
             assert sorted(await repo.cell_members([key])) == sorted(ids)
             await asyncio.gather(*(repo.remove_from_cell(key, i) for i in ids[:4]))
             assert sorted(await repo.cell_members([key])) == sorted(ids[4:])
