@@ -44,6 +44,9 @@ def check_report(
         raise InvalidInput(
             f"observed_at {observed_at.isoformat()} is in the future", field="observed_at"
         )
+    too_big = _int_out_of_range(details, "details")
+    if too_big is not None:
+        raise InvalidInput("integers in details must fit in 64 bits (signed)", field=too_big)
     if len(orjson.dumps(details)) > MAX_DETAILS_BYTES:
         raise InvalidInput(f"details larger than {MAX_DETAILS_BYTES} bytes", field="details")
     for key, kind in NUMERIC_DETAILS.items():
@@ -59,3 +62,24 @@ def check_report(
     for key in BOOLEAN_DETAILS:
         if key in details and not isinstance(details[key], bool):
             raise InvalidInput(f"{key} must be true or false", field=f"details.{key}")
+
+
+def _int_out_of_range(value: Any, path: str) -> str | None:
+    """The path of the first integer the store cannot hold (BSON int64), if any."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return path if not -(2**63) <= value < 2**63 else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _int_out_of_range(
+            item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+        )
+        if found is not None:
+            return found
+    return None
