@@ -94,7 +94,7 @@ start_kafka() {
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$ROOT/infra/kafka/log4j.properties" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$STATE/kafka/server.properties" \
-    >>"$STATE/log/kafka.log" 2>&1 </dev/null &
+    >>"$STATE/log/kafka.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/run/kafka.pid"
   wait_port "$KAFKA_PORT" kafka 90
 }
@@ -104,7 +104,7 @@ start_ferretdb() {
   build_ferretdb
   log "starting FerretDB $FERRETDB_VERSION on 127.0.0.1:$MONGO_PORT"
   nohup "$FERRETDB_BIN" -listen "127.0.0.1:$MONGO_PORT" -data "$STATE/ferretdb" \
-    >>"$STATE/log/ferretdb.log" 2>&1 </dev/null &
+    >>"$STATE/log/ferretdb.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/run/ferretdb.pid"
   wait_port "$MONGO_PORT" ferretdb 30
 }
@@ -122,7 +122,12 @@ stop_one() { # name [signal]
 
 case "${1:-}" in
   fetch) fetch_kafka; build_ferretdb ;;
-  up) fetch_kafka; build_ferretdb; start_kafka; start_ferretdb ;;
+  up)
+    # One start at a time per state dir: two at once (two terminals, two test runs) both see
+    # nothing running, and two brokers fight over one log dir and port.
+    exec 9>"$STATE/run/infra.lock"
+    flock 9
+    fetch_kafka; build_ferretdb; start_kafka; start_ferretdb ;;
   start-kafka) start_kafka ;;
   start-ferretdb) start_ferretdb ;;
   stop-kafka) stop_one kafka "${2:-TERM}" ;;
