@@ -47,8 +47,25 @@ consumer_lag = Gauge(
     "Messages behind the partition's end",
     ["service", "group", "topic", "partition"],
 )
+consumer_cycle_seconds = Histogram(
+    "hulin_consumer_cycle_seconds",
+    "One fetched batch of a consumer group, from fetch to committed offsets (a record waits for"
+    " the cycle in hand, then its own)",
+    ["service", "group"],
+    buckets=LATENCY_BUCKETS,
+)
 handler_retries_total = Counter(
     "hulin_handler_retries_total",
     "Handler attempts that failed and were retried",
     ["service", "event", "transient"],
+)
+store_commands_total = Counter(
+    "hulin_store_commands_total",
+    "Database commands sent, by command, collection and outcome",
+    ["service", "command", "collection", "outcome"],
+)
+store_command_seconds_total = Counter(
+    "hulin_store_command_seconds_total",
+    "Time spent waiting for database commands (the store's queue included)",
+    ["service", "command", "collection"],
 )
