@@ -156,12 +156,16 @@ class ConsumerRunner:
                 self.assigned.set()
             if not batches:
                 continue
+            started = time.perf_counter()
             results = await asyncio.gather(
                 *(self._process_partition(tp, records) for tp, records in batches.items())
             )
             offsets = {tp: off + 1 for tp, off in results if off is not None}
             if offsets:
                 await self._commit(offsets)
+            metrics.consumer_cycle_seconds.labels(self.settings.service, self.group).observe(
+                time.perf_counter() - started
+            )
             for tp, records in batches.items():
                 high = consumer.highwater(tp)
                 if high is not None:
