@@ -333,6 +333,47 @@ class System:
             await client.close()
 
 
+async def store_commands(system: System) -> dict[tuple[str, str, str], list[float]]:
+    """Each service's database commands so far, from its /metrics: (service, command, collection)
+    → [count, seconds waited]."""
+    out: dict[tuple[str, str, str], list[float]] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name in system.procs:
+            text = (await client.get(f"{system.url(name)}/metrics")).text
+            for line in text.splitlines():
+                for metric, slot in (("hulin_store_commands_total{", 0),
+                                     ("hulin_store_command_seconds_total{", 1)):
+                    if line.startswith(metric):
+                        labels = dict(
+                            kv.split("=", 1) for kv in line[len(metric):line.index("}")].split(",")
+                        )
+                        key = (name, labels["command"].strip('"'),
+                               labels["collection"].strip('"'))
+                        out.setdefault(key, [0.0, 0.0])[slot] += float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def store_cost_per(
+    before: dict[tuple[str, str, str], list[float]],
+    after: dict[tuple[str, str, str], list[float]],
+    per: int,
+    top: int = 20,
+) -> list[dict[str, Any]]:
+    """The commands between two `store_commands` snapshots, per unit of work (e.g. per report),
+    the costliest first."""
+    rows = []
+    for key, (count, seconds) in after.items():
+        c0, s0 = before.get(key, [0.0, 0.0])
+        if count - c0 <= 0:
+            continue
+        rows.append({"service": key[0], "command": key[1], "collection": key[2],
+                     "per_unit": round((count - c0) / max(per, 1), 3),
+                     "ms_per_unit": round((seconds - s0) * 1000 / max(per, 1), 3),
+                     "ms_each": round((seconds - s0) * 1000 / (count - c0), 3)})
+    rows.sort(key=lambda r: -r["ms_per_unit"])
+    return rows[:top]
+
+
 def exit_on_sigterm() -> None:
     """SIGTERM (a `timeout`, CI cancelling) unwinds like Ctrl-C, so `finally` blocks stop the
     services a benchmark started."""

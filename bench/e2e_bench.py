@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +42,8 @@ from bench.common import (
     open_loop,
     percentile,
     sample_rss_every,
+    store_commands,
+    store_cost_per,
     write_section,
 )
 from shared.auth import issue_token
@@ -102,6 +104,13 @@ class Slots:
         return type_, lat, lon, village
 
 
+def _epoch(iso: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return math.nan
+
+
 # --- the command center's stream (a thread: its clock must not wait for the load loop) -----------
 
 
@@ -110,6 +119,8 @@ class AlertStream:
     url: str
     token: str
     first_seen: dict[str, float] = field(default_factory=dict)  # incident id -> perf_counter
+    # incident id -> (the alert's `at`: when incidents opened it, epoch s; wall clock on arrival)
+    stamps: dict[str, tuple[float, float]] = field(default_factory=dict)
     alerts: int = 0
     connected: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -158,6 +169,7 @@ class AlertStream:
                             self.alerts += 1
                             if iid and iid not in self.first_seen:
                                 self.first_seen[str(iid)] = now
+                                self.stamps[str(iid)] = (_epoch(event.get("at")), time.time())
             except httpx.HTTPError as exc:
                 self.error = repr(exc)
                 time.sleep(0.5)
@@ -165,6 +177,10 @@ class AlertStream:
     def seen(self, incident_id: str) -> float | None:
         with self._lock:
             return self.first_seen.get(incident_id)
+
+    def stamp(self, incident_id: str) -> tuple[float, float] | None:
+        with self._lock:
+            return self.stamps.get(incident_id)
 
     def count(self) -> int:
         with self._lock:
@@ -182,12 +198,17 @@ class Phase:
     rate: float
     duration_s: float
     sent: dict[str, tuple[float, str]] = field(default_factory=dict)  # report id -> (t, reporter)
+    sent_wall: dict[str, float] = field(default_factory=dict)  # report id -> epoch s
+    # where the time went: POST → incident opened (incidents), opened → on the stream (notify)
+    incidents_s: list[float] = field(default_factory=list)
+    notify_s: list[float] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
     post_latencies_s: list[float] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     unresolved: int = 0
     elapsed_s: float = 0.0
+    drained: Any = None  # what `on_drained` returned (before the reports are looked up)
 
     def row(self) -> dict[str, Any]:
         lat = self.latencies_s
@@ -204,7 +225,14 @@ class Phase:
             "p99_ms": round(p99 * 1000, 1) if p99 is not None else None,
             "max_ms": round(max(lat) * 1000, 1) if lat else None,
             "post_p99_ms": round((percentile(self.post_latencies_s, 99) or 0) * 1000, 1),
+            **{f"{stage}_p{p}_ms": _ms(percentile(values, p))
+               for stage, values in (("incidents", self.incidents_s), ("notify", self.notify_s))
+               for p in (50, 99)},
         }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return round(seconds * 1000, 1) if seconds is not None else None
 
 
 class E2E:
@@ -257,6 +285,7 @@ class E2E:
         }
         t = time.perf_counter()
         phase.sent[rid] = (t, person)
+        phase.sent_wall[rid] = time.time()
         r = await self.client.post(
             f"{self.system.url('incidents')}/v1/reports", json=body,
             headers={"Authorization": f"Bearer {self.token(person)}"},
@@ -285,7 +314,12 @@ class E2E:
             await asyncio.sleep(0.5)
 
     async def run_phase(
-        self, rate: float, duration_s: float, drain_s: float, max_drain_s: float = 60.0
+        self,
+        rate: float,
+        duration_s: float,
+        drain_s: float,
+        max_drain_s: float = 60.0,
+        on_drained: Callable[[], Awaitable[Any]] | None = None,
     ) -> Phase:
         phase = Phase(rate, duration_s)
         before = self.stream.count()
@@ -303,6 +337,8 @@ class E2E:
                 break
             if time.monotonic() > give_up:
                 break
+        if on_drained is not None:
+            phase.drained = await on_drained()
         # which incident did each report open? (the alert names the incident, not the report)
         sem = asyncio.Semaphore(24)
 
@@ -317,6 +353,10 @@ class E2E:
                 phase.lost.append(rid)
             else:
                 phase.latencies_s.append(seen - t_sent)
+                opened_at, arrived = self.stream.stamp(iid) or (math.nan, math.nan)
+                if not math.isnan(opened_at):
+                    phase.incidents_s.append(opened_at - phase.sent_wall[rid])
+                    phase.notify_s.append(arrived - opened_at)
 
         await asyncio.gather(*(resolve(rid) for rid in phase.accepted))
         return phase
@@ -432,8 +472,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(args.pause)
             rss_all = system.rss_mb()
             print(f"[e2e] {args.rate:g} reports/s for {args.duration:g} s", flush=True)
+            store_before = await store_commands(system)
             main = await e2e.run_phase(args.rate, args.duration, drain_s=args.drain,
-                                       max_drain_s=args.max_drain)
+                                       max_drain_s=args.max_drain,
+                                       on_drained=lambda: store_commands(system))
+            store_cost = store_cost_per(store_before, main.drained, main.row()["accepted"])
+            print("[e2e] database commands per accepted report (costliest first):", flush=True)
+            for r in store_cost:
+                print(f"  {r['service']:9} {r['command']:14} {r['collection']:28} "
+                      f"{r['per_unit']:7.3f}/report {r['ms_per_unit']:8.3f} ms/report "
+                      f"{r['ms_each']:8.3f} ms each", flush=True)
             main_row = {**main.row(), "duration_s": args.duration}
             print(f"[e2e] main: {main_row}", flush=True)
             rss = system.rss_mb()
@@ -468,6 +516,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_under_load_mb": rss,
         "rss_after_sweep_mb": rss_all,
         "http_ceiling": ceiling,
+        "store_commands_per_report": store_cost,
         "stream_error": stream_error,
         "plot": args.plot,
         "headline": [
