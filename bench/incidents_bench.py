@@ -1,20 +1,40 @@
 """Benchmark of the incidents service against the real Kafka and FerretDB (prints figures; it
 asserts nothing about timing).
 
-1. Intake: reports posted over HTTP (202 once on Kafka) per second.
+1. Intake: reports posted over HTTP (POST /v1/reports → 202 once on Kafka) per second, beside its
+   ceiling measured in the same run: the bare FastAPI endpoint of bench.common (`bare_app`: the
+   same body model, validated, answered 202 with nothing behind it and no token check) taking the
+   same load. Both run in a process of their own under `uvicorn.run` with the services' settings
+   (services/incidents/__main__.py: no access log, uvicorn's defaults otherwise — loop and http
+   `auto`, i.e. uvloop and httptools as installed, backlog 2048, no concurrency limit, one
+   worker): the service as `python -m services.incidents` with its own topic prefix and
+   database, its consumers running as deployed. Both are driven by the same client code
+   (`post_reports`): `--http-concurrency` clients (one httpx client, as many keep-alive
+   connections) posting back to back for `--http-seconds` after `--http-warmup-s` not counted,
+   each report a fresh id at the next of `--http-sites` prebuilt sites, with the same token header
+   (any answer but 202 stops the run). Reports/s: answers over the timed part; p50/p99 per
+   request, client side. The service is measured first and stopped before the ceiling. The load
+   generator shares the machine (and its cores) with both, and with Kafka and FerretDB: each part
+   records the CPU the load generator and the server used, in cores (`client_cpu_cores`,
+   `server_cpu_cores`). A load generator at 1.0 core (one Python process) is the limit, not the
+   server: the ceiling is then a lower bound of the bare endpoint's capacity (what this client can
+   drive, on this machine), and its latencies are mostly the client's own queue.
 2. Sustained reports/s to stored incidents: report.submitted events produced straight to the topic,
    measured until every one is linked to a stored incident (mixed new incidents and duplicates).
 3. Escalation lag with N open incidents (default 10,000) whose acknowledgement deadlines fall due
    over a window: deadline → incident.escalated received from Kafka, p50/p99/max.
 
-Writes bench/results/incidents.json and prints a Markdown table.
-Run: `make bench-incidents` (or `.venv/bin/python -m bench.incidents_bench --help`).
+Writes bench/results/incidents.json (`http_intake`, `ceiling_bare_fastapi`, `pipeline`,
+`escalation`) and prints a Markdown table.
+Run: `make bench-incidents` (or `.venv/bin/python -m bench.incidents_bench --help`; `--only http`
+for the intake and its ceiling alone).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import statistics
@@ -28,6 +48,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
+from bench.common import BareEndpoint, System, delete_topics
 from services.incidents.app import create_app
 from services.incidents.domain.incident import ReportFacts
 from services.incidents.domain.lifecycle import open_incident
@@ -40,6 +61,7 @@ from shared.events import IncidentEscalated, ReportSubmitted, ReportSubmittedDat
 from shared.kafka import Publisher, ensure_topics
 from shared.org import Level, load_org
 from shared.policy import load_policy
+from shared.settings import Settings
 from shared.topics import INCIDENTS
 from tests.support.server import serve
 
@@ -82,56 +104,137 @@ async def drop(s: IncidentsSettings) -> None:
         await client.close()
 
 
-async def bench_http(n: int, concurrency: int) -> dict[str, Any]:
-    run = uuid.uuid4().hex[:8]
-    s = settings(run)
-    rng = random.Random(7)
-    try:
-        async with serve(create_app(s)) as srv, httpx.AsyncClient(base_url=srv.url) as c:
-            bodies = []
-            for _ in range(n):
-                code, lat, lon = random_point(rng)
-                bodies.append(
-                    (
-                        f"rg-{code}-1",
-                        {
-                            "id": str(uuid.uuid4()),
-                            "type": "fire",
-                            "lat": lat,
-                            "lon": lon,
-                            "observed_at": datetime.now(UTC).isoformat(),
-                        },
-                    )
-                )
-            tokens = {who: f"Bearer {issue_token(who, s)}" for who, _ in bodies}
-            queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-            for item in bodies:
-                queue.put_nowait(item)
-            latencies: list[float] = []
+def report_sites(n: int, seed: int = 7) -> list[tuple[str, float, float]]:
+    """`n` (reporter, lat, lon): a ranger of a random village at a random point inside it."""
+    rng = random.Random(seed)
+    sites = []
+    for _ in range(n):
+        code, lat, lon = random_point(rng)
+        sites.append((f"rg-{code}-1", lat, lon))
+    return sites
 
-            async def worker() -> None:
-                while not queue.empty():
-                    who, body = queue.get_nowait()
-                    t = time.perf_counter()
-                    r = await c.post(
-                        "/v1/reports", json=body, headers={"Authorization": tokens[who]}
-                    )
-                    latencies.append(time.perf_counter() - t)
-                    assert r.status_code == 202, r.text
+
+async def post_reports(
+    url: str,
+    sites: list[tuple[str, float, float]],
+    tokens: dict[str, str],
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup_s: float,
+    server_pid: int | None,
+) -> dict[str, Any]:
+    """The intake load, the same for the service and for its ceiling: `concurrency` clients (one
+    httpx client, a keep-alive connection per client) each POSTing /v1/reports back to back for
+    `seconds`, after `warmup_s` of the same not counted. The n-th report of the timed part is at
+    sites[n % len(sites)] (the warm-up walks the sites from the end) with a fresh id and
+    observed_at now; every answer must be a 202. Also the CPU used over the timed part by this
+    process (the load generator) and by the server (`server_pid`), in cores."""
+    import psutil
+
+    latencies: list[float] = []
+    order = sites[::-1]  # the warm-up's
+    next_site = itertools.count()
+    async with httpx.AsyncClient(
+        base_url=url,
+        timeout=30,
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+    ) as c:
+
+        async def send() -> None:
+            who, lat, lon = order[next(next_site) % len(order)]
+            body = {
+                "id": str(uuid.uuid4()),
+                "type": "fire",
+                "lat": lat,
+                "lon": lon,
+                "observed_at": datetime.now(UTC).isoformat(),
+            }
+            t = time.perf_counter()
+            r = await c.post("/v1/reports", json=body, headers={"Authorization": tokens[who]})
+            latencies.append(time.perf_counter() - t)
+            if r.status_code != 202:
+                raise RuntimeError(f"POST {url}/v1/reports: {r.status_code} {r.text}")
+
+        async def for_seconds(duration_s: float) -> float:
+            """`concurrency` loops of `send` until `duration_s` is over; the seconds until the
+            last answer."""
+            stop_at = time.perf_counter() + duration_s
+
+            async def loop() -> None:
+                while time.perf_counter() < stop_at:
+                    await send()
 
             start = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - start
-        return {
-            "reports": n,
-            "concurrency": concurrency,
-            "seconds": round(elapsed, 2),
-            "reports_per_s": round(n / elapsed, 1),
-            "latency_p50_ms": round(pct(latencies, 50) * 1000, 1),
-            "latency_p99_ms": round(pct(latencies, 99) * 1000, 1),
-        }
+            await asyncio.gather(*(loop() for _ in range(concurrency)))
+            return time.perf_counter() - start
+
+        if warmup_s > 0:
+            await for_seconds(warmup_s)
+        latencies.clear()
+        order, next_site = sites, itertools.count()
+        server = psutil.Process(server_pid) if server_pid else None
+        server_cpu = sum(server.cpu_times()[:2]) if server else 0.0
+        client_cpu = time.process_time()
+        elapsed = await for_seconds(seconds)
+        client_cpu = time.process_time() - client_cpu
+        server_cpu = sum(server.cpu_times()[:2]) - server_cpu if server else float("nan")
+    n = len(latencies)
+    return {
+        "reports": n,
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+        "reports_per_s": round(n / elapsed, 1),
+        "latency_p50_ms": round(pct(latencies, 50) * 1000, 1),
+        "latency_p99_ms": round(pct(latencies, 99) * 1000, 1),
+        "client_cpu_cores": round(client_cpu / elapsed, 2),
+        "server_cpu_cores": round(server_cpu / elapsed, 2),
+    }
+
+
+async def bench_http(
+    sites_n: int, concurrency: int, seconds: float, warmup_s: float
+) -> dict[str, dict[str, Any]]:
+    """The intake through the incidents service, then its ceiling (the bare FastAPI endpoint),
+    with the same sites, tokens and `post_reports`."""
+    shared = Settings()
+    sites = report_sites(sites_n)
+    tokens = {
+        who: f"Bearer {issue_token(who, shared, ttl_s=3600)}" for who in {w for w, _, _ in sites}
+    }
+    system = System(names=["incidents"])
+    try:
+        await system.start()
+        proc = system.procs["incidents"].proc
+        intake = await post_reports(
+            system.url("incidents"),
+            sites,
+            tokens,
+            concurrency=concurrency,
+            seconds=seconds,
+            warmup_s=warmup_s,
+            server_pid=proc.pid if proc else None,
+        )
     finally:
-        await drop(s)
+        system.stop()
+        await system.drop_database(shared.mongo_uri)
+        await delete_topics(shared.kafka_bootstrap, system.prefix)
+    async with BareEndpoint() as bare:
+        ceiling = await post_reports(
+            bare.url,
+            sites,
+            tokens,
+            concurrency=concurrency,
+            seconds=seconds,
+            warmup_s=warmup_s,
+            server_pid=bare.proc.pid if bare.proc else None,
+        )
+    intake["ratio_to_ceiling"] = round(intake["reports_per_s"] / ceiling["reports_per_s"], 3)
+    intake["server"] = "python -m services.incidents (uvicorn.run, its own process)"
+    ceiling["server"] = (
+        "bench.common.bare_app under bench.common.run_bare (uvicorn.run, own process)"
+    )
+    return {"http_intake": intake, "ceiling_bare_fastapi": ceiling}
 
 
 async def bench_pipeline(n: int, duplicate_share: float) -> dict[str, Any]:
@@ -313,14 +416,44 @@ async def bench_escalation(n: int, window_s: float, lead_s: float) -> dict[str, 
         await drop(s)
 
 
-def table(results: dict[str, Any]) -> str:
-    h, p, e = results["http_intake"], results["pipeline"], results["escalation"]
+def intake_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    h, c = results["http_intake"], results.get("ceiling_bare_fastapi")
+
+    def cpu(r: dict[str, Any]) -> str:
+        if "client_cpu_cores" not in r:
+            return ""
+        return f"; CPU cores: client {r['client_cpu_cores']}, server {r['server_cpu_cores']}"
+
     rows = [
         (
             "HTTP intake (POST /v1/reports → 202 on Kafka)",
             f"{h['reports_per_s']} reports/s (p50 {h['latency_p50_ms']} ms, "
-            f"p99 {h['latency_p99_ms']} ms, {h['reports']} reports, {h['concurrency']} clients)",
-        ),
+            f"p99 {h['latency_p99_ms']} ms, {h['reports']} reports in {h['seconds']} s, "
+            f"{h['concurrency']} clients{cpu(h)})",
+        )
+    ]
+    if c:
+        rows.append(
+            (
+                "Ceiling: bare FastAPI endpoint, same uvicorn settings, same clients and bodies",
+                f"{c['reports_per_s']} reports/s (p50 {c['latency_p50_ms']} ms, "
+                f"p99 {c['latency_p99_ms']} ms{cpu(c)}); intake at "
+                f"{h['reports_per_s'] / c['reports_per_s']:.0%} of it",
+            )
+        )
+    return rows
+
+
+def markdown_table(rows: list[tuple[str, str]]) -> str:
+    out = ["| measure | result |", "|---|---|"]
+    out += [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(out)
+
+
+def table(results: dict[str, Any]) -> str:
+    p, e = results["pipeline"], results["escalation"]
+    rows = [
+        *intake_rows(results),
         (
             "Reports → stored incidents (sustained)",
             f"{p['reports_per_s']} reports/s ({p['stored']}/{p['reports']} reports → "
@@ -338,15 +471,19 @@ def table(results: dict[str, Any]) -> str:
             f"hops, {e.get('republished_events', 0)} events republished",
         ),
     ]
-    out = ["| measure | result |", "|---|---|"]
-    out += [f"| {a} | {b} |" for a, b in rows]
-    return "\n".join(out)
+    return markdown_table(rows)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--http-reports", type=int, default=1000)
+    parser.add_argument(
+        "--http-sites", type=int, default=20_000, help="distinct report sites, cycled"
+    )
     parser.add_argument("--http-concurrency", type=int, default=20)
+    parser.add_argument(
+        "--http-seconds", type=float, default=10.0, help="timed part, service and ceiling each"
+    )
+    parser.add_argument("--http-warmup-s", type=float, default=2.0, help="before it, not counted")
     parser.add_argument("--reports", type=int, default=3000)
     parser.add_argument("--duplicate-share", type=float, default=0.3)
     parser.add_argument("--open-incidents", type=int, default=10_000)
@@ -361,13 +498,21 @@ async def main() -> None:
     if RESULTS.exists() and args.only:
         results = {**json.loads(RESULTS.read_text()), **results}
     if args.only in (None, "http"):
-        results["http_intake"] = await bench_http(args.http_reports, args.http_concurrency)
+        results.update(
+            await bench_http(
+                args.http_sites, args.http_concurrency, args.http_seconds, args.http_warmup_s
+            )
+        )
         print("http intake:", results["http_intake"], flush=True)
+        print("ceiling (bare FastAPI):", results["ceiling_bare_fastapi"], flush=True)
     if args.only in (None, "pipeline"):
         results["pipeline"] = await bench_pipeline(args.reports, args.duplicate_share)
         print("pipeline:", results["pipeline"], flush=True)
     if args.only not in (None, "escalation"):
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        if args.only == "http":
+            print()
+            print(markdown_table(intake_rows(results)))
         return
     results["escalation"] = await bench_escalation(args.open_incidents, args.window_s, args.lead_s)
     print("escalation:", results["escalation"], flush=True)

@@ -90,9 +90,21 @@ def headlines(name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(headline("points/s through POST /v1/patrols/{id}/points", value,
                                 ceiling=ceiling, unit="points/s (ceiling: raw aiokafka)"))
     if name == "incidents":
+        # The intake's reports/s beside the bare FastAPI endpoint's, measured in the same run with
+        # the same clients and bodies (bench/incidents_bench.py); that one's own figures (reports/s,
+        # p50, p99, CPU) stay in the section's results, not as rows of their own.
+        bare = _get(data, "ceiling_bare_fastapi", "reports_per_s")
         for key, value in sorted(_flat(data).items()):
-            if any(w in key for w in ("per_s", "p99", "p50", "lag")) and isinstance(
-                    value, int | float):
+            if key.startswith("ceiling_bare_fastapi."):
+                continue
+            if not isinstance(value, int | float):
+                continue
+            if not any(w in key for w in ("per_s", "p99", "p50", "lag")):
+                continue
+            if key == "http_intake.reports_per_s" and bare:
+                unit = "reports/s (ceiling: bare FastAPI endpoint)"
+                out.append(headline(key, value, ceiling=bare, unit=unit))
+            else:
                 out.append(headline(key, value))
     return out
 
