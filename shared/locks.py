@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -23,6 +24,21 @@ from shared.clock import Clock, SystemClock, as_utc
 from shared.db import insert_once
 
 LOCKS = "_locks"
+
+# Callers sharing a client queue here first, so only one of them at a time goes for the stored lock:
+# the others wake the moment it is released instead of polling the store with backoff (sleeps of
+# up to 0.1 s, and every poll is a write the store has to queue). Per event loop: an asyncio lock
+# belongs to one.
+_in_process: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[int, str, str], asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _process_lock(db: AsyncDatabase[dict[str, Any]], name: str) -> asyncio.Lock:
+    locks = _in_process.setdefault(asyncio.get_running_loop(), {})
+    # per client: two clients stand for two replicas (as in the tests), which only the stored
+    # lock keeps apart
+    return locks.setdefault((id(db.client), db.name, name), asyncio.Lock())
 
 
 async def claim_once(
@@ -54,6 +70,32 @@ async def locked(
     token = uuid.uuid4().hex
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    local = _process_lock(db, name)
+    try:
+        await asyncio.wait_for(local.acquire(), wait_s)
+    except TimeoutError:
+        raise LockTimeout(f"lock {name!r} busy for more than {wait_s} s") from None
+    try:
+        await _take(db, name, token, lease_s, deadline, wait_s, clock)
+        try:
+            yield token
+        finally:
+            await db[LOCKS].delete_one({"_id": name, "token": token})
+    finally:
+        local.release()
+
+
+async def _take(
+    db: AsyncDatabase[dict[str, Any]],
+    name: str,
+    token: str,
+    lease_s: float,
+    deadline: float,
+    wait_s: float,
+    clock: Clock,
+) -> None:
+    """Insert the stored lock, waiting for another process's holder (or its lease) to end."""
+    loop = asyncio.get_running_loop()
     delay = 0.005
     while True:
         now = clock.now()
@@ -72,7 +114,3 @@ async def locked(
                 raise LockTimeout(f"lock {name!r} busy for more than {wait_s} s") from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-    try:
-        yield token
-    finally:
-        await db[LOCKS].delete_one({"_id": name, "token": token})
