@@ -212,6 +212,28 @@ class _Opening:
     report_ids: list[str]
 
 
+class _BatchReads:
+    """What a batch of reports reads once instead of once per report: the merge cells its
+    reports reach (all read together at the start; the batch's own openings are added by the
+    batch itself) and the rangers' positions (read when the first opening needs them)."""
+
+    def __init__(self, cells: dict[str, dict[str, Document]], repo: IncidentsRepository) -> None:
+        self.cells = cells
+        self._repo = repo
+        self._positions: asyncio.Task[list[Document]] | None = None
+
+    def members(self, keys: Sequence[str]) -> dict[str, Document]:
+        out: dict[str, Document] = {}
+        for key in keys:
+            out.update(self.cells.get(key, {}))
+        return out
+
+    async def positions(self) -> list[Document]:
+        if self._positions is None:
+            self._positions = asyncio.create_task(self._repo.positions_on_patrol())
+        return await asyncio.shield(self._positions)
+
+
 class _NotOpen(Exception):
     """The merge target closed in the meantime: open a new incident instead."""
 
@@ -370,11 +392,12 @@ class IncidentsService:
             for e in events
         ]
         opening: dict[str, _Opening] = {}
+        reads = _BatchReads(await self.repo.cells([k for keys in cells for k in keys]), self.repo)
 
         async def in_order(group: list[int]) -> None:
             async with self._report_groups:
                 for i in group:
-                    await self._take_report(report_facts(events[i]), opening)
+                    await self._take_report(report_facts(events[i]), opening, reads)
 
         groups = merging.independent_groups(cells)
         # Every group finishes before a failure is raised: the runner retries the batch, and a
@@ -385,10 +408,12 @@ class IncidentsService:
                 raise result
         await self._store_opened(list(opening.values()))
 
-    async def _take_report(self, report: ReportFacts, opening: dict[str, _Opening]) -> None:
+    async def _take_report(
+        self, report: ReportFacts, opening: dict[str, _Opening], reads: _BatchReads
+    ) -> None:
         """Decide one report: join a stored incident (written now), join one this batch opens,
         or open one (written with the batch)."""
-        candidates = await self._candidates(report)
+        candidates = await self._candidates(report, reads)
         candidates += [o.incident for o in opening.values()]
         target = merging.find_merge_target(candidates, report, self.policy)
         if target is not None and target.id in opening:
@@ -412,14 +437,14 @@ class IncidentsService:
         if own_id in opening:  # the same report twice in one batch
             opening[own_id].report_ids.append(report.id)
             return
-        opening[own_id] = await self._open(report, own_id)
+        opening[own_id] = await self._open(report, own_id, reads)
 
     def _merge(self, incident: Incident, report: ReportFacts) -> Outcome:
         if not incident.is_open:
             raise _NotOpen
         return merging.merge_into(incident, report, policy=self.policy, now=self.clock.now())
 
-    async def _open(self, report: ReportFacts, incident_id: str) -> _Opening:
+    async def _open(self, report: ReportFacts, incident_id: str, reads: _BatchReads) -> _Opening:
         now = self.clock.now()
         placement = self._placement_of(report)
         nearest = None
@@ -427,7 +452,7 @@ class IncidentsService:
             nearest = nearest_ranger(
                 [
                     RangerPosition(p["_id"], p["lat"], p["lon"], p["t"], p.get("on_patrol", True))
-                    for p in await self.repo.positions_on_patrol()
+                    for p in await reads.positions()
                 ],
                 report.lat,
                 report.lon,
@@ -464,25 +489,37 @@ class IncidentsService:
         mine = [o for o in opened if f"{o.incident.id}:0" in won]
         for o in mine:
             self.timers.schedule(o.incident.id, escalation.next_timer_at(self.policy, o.incident))
-        try:
-            await self.publisher.publish_many([e for o in mine for e in o.events])
-            await self.repo.mark_published([f"{o.incident.id}:0" for o in mine])
-        except Exception:
-            log.warning("publish failed; the relay will retry", exc_info=True)
-        await self.repo.file_in_cells(
-            [
-                (
-                    merging.cell_of(o.incident.family, o.incident.lat, o.incident.lon),
-                    o.incident.id,
-                    o.incident.lat,
-                    o.incident.lon,
-                )
-                for o in opened
-            ]
+
+        async def publish() -> None:
+            try:
+                await self.publisher.publish_many([e for o in mine for e in o.events])
+                await self.repo.mark_published([f"{o.incident.id}:0" for o in mine])
+            except Exception:
+                log.warning("publish failed; the relay will retry", exc_info=True)
+
+        # Independent writes, at the same time: the batch (and the reports behind it) waits for
+        # the slowest of them, not for their sum.
+        results = await asyncio.gather(
+            publish(),
+            self.repo.file_in_cells(
+                [
+                    (
+                        merging.cell_of(o.incident.family, o.incident.lat, o.incident.lon),
+                        o.incident.id,
+                        o.incident.lat,
+                        o.incident.lon,
+                    )
+                    for o in opened
+                ]
+            ),
+            self.repo.link_reports(
+                [(rid, o.incident.id) for o in opened for rid in o.report_ids], now
+            ),
+            return_exceptions=True,
         )
-        await self.repo.link_reports(
-            [(rid, o.incident.id) for o in opened for rid in o.report_ids], now
-        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _placement_of(self, report: ReportFacts) -> Placement:
         """The village the intake placed the report in; neighbours from the org directory."""
@@ -500,11 +537,10 @@ class IncidentsService:
                 near_district_boundary=True,
             )
 
-    async def _candidates(self, report: ReportFacts) -> list[Incident]:
+    async def _candidates(self, report: ReportFacts, reads: _BatchReads) -> list[Incident]:
         family = self.policy.family_of(report.type)
         distance_m, _ = self.policy.window_for(report.type)
-        keys = merging.cells_within(family, report.lat, report.lon, distance_m)
-        members = await self.repo.cell_members(keys)
+        members = reads.members(merging.cells_within(family, report.lat, report.lon, distance_m))
         from shared.geo import haversine_m
 
         near = [

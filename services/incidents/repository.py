@@ -273,12 +273,19 @@ class IncidentsRepository:
 
     async def cell_members(self, keys: Sequence[str]) -> dict[str, Document]:
         """Members (incident id → {lat, lon}) of the given cells."""
-        docs = await asyncio.gather(*(self._cells(k).find_one({"_id": k}) for k in keys))
         members: dict[str, Document] = {}
-        for doc in docs:
-            if doc:
-                members.update(doc.get("members", {}))
+        for part in (await self.cells(keys)).values():
+            members.update(part)
         return members
+
+    async def cells(self, keys: Sequence[str]) -> dict[str, dict[str, Document]]:
+        """Each given cell's members (cell → incident id → {lat, lon}), read at the same time:
+        one find by exact `_id` per cell, the one filter FerretDB v1 hands to SQLite."""
+        unique = list(dict.fromkeys(keys))
+        docs = await asyncio.gather(*(self._cells(k).find_one({"_id": k}) for k in unique))
+        return {
+            k: dict(d.get("members", {})) if d else {} for k, d in zip(unique, docs, strict=True)
+        }
 
     async def file_in_cells(self, members: Sequence[tuple[str, str, float, float]]) -> None:
         """File open incidents under their cells, (cell, incident id, lat, lon): one write per
