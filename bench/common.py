@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
@@ -111,8 +112,16 @@ def markdown(doc: dict[str, Any]) -> str:
     headline: list[tuple[str, str, Any, Any, Any, str]] = []
     for name, sec in sorted(doc.get("sections", {}).items()):
         for h in sec.get("headline", []):
-            headline.append((name, h.get("metric", ""), h.get("value"), h.get("ceiling"),
-                             h.get("ratio"), h.get("unit", "")))
+            headline.append(
+                (
+                    name,
+                    h.get("metric", ""),
+                    h.get("value"),
+                    h.get("ceiling"),
+                    h.get("ratio"),
+                    h.get("unit", ""),
+                )
+            )
     if headline:
         lines += [
             "| section | metric | value | ceiling | ratio | unit |",
@@ -128,8 +137,11 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"## {name}", ""]
         if sec.get("command"):
             lines += [f"Command: `{sec['command']}`", ""]
-        flat = {k: v for k, v in sec.items()
-                if k not in ("headline", "command") and not isinstance(v, dict | list)}
+        flat = {
+            k: v
+            for k, v in sec.items()
+            if k not in ("headline", "command") and not isinstance(v, dict | list)
+        }
         if flat:
             lines += ["| field | value |", "|---|---:|"]
             lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(flat.items())]
@@ -138,8 +150,7 @@ def markdown(doc: dict[str, Any]) -> str:
             rows = isinstance(v, list) and v and all(isinstance(r, dict) for r in v)
             if rows and k != "headline":
                 cols = list(dict.fromkeys(c for r in v for c in r))
-                lines += [f"**{k}**", "", "| " + " | ".join(cols) + " |",
-                          "|" + "---|" * len(cols)]
+                lines += [f"**{k}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
                 lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in v]
                 lines.append("")
             elif isinstance(v, dict):
@@ -184,8 +195,12 @@ class ServiceProc:
         env = {**self.env, "HULIN_PORT": str(self.port)}
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [PY, "-m", f"services.{self.name}"], cwd=ROOT, env=env, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [PY, "-m", f"services.{self.name}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     async def wait_ready(self, timeout_s: float = 120.0) -> None:
@@ -193,8 +208,9 @@ class ServiceProc:
         async with httpx.AsyncClient(timeout=3) as client:
             while True:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; "
-                                       f"see {self.log_path}")
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.proc.returncode}; see {self.log_path}"
+                    )
                 try:
                     r = await client.get(f"{self.url}/readyz")
                     if r.status_code == 200:
@@ -248,8 +264,12 @@ class System:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("HULIN_PORT", None)
-        env.update(HULIN_TOPIC_PREFIX=self.prefix, HULIN_MONGO_DB=self.db, HULIN_ENV="dev",
-                   HULIN_LOG_LEVEL=env.get("HULIN_LOG_LEVEL", "WARNING"))
+        env.update(
+            HULIN_TOPIC_PREFIX=self.prefix,
+            HULIN_MONGO_DB=self.db,
+            HULIN_ENV="dev",
+            HULIN_LOG_LEVEL=env.get("HULIN_LOG_LEVEL", "WARNING"),
+        )
         env.update(self.extra_env)
         return env
 
@@ -274,8 +294,12 @@ class System:
         atexit.register(self.stop)
         env = self.env()
         for name in self.names:
-            self.procs.setdefault(name, ServiceProc(
-                name, env, log_path=(self.log_dir / f"{name}.log") if self.log_dir else None))
+            self.procs.setdefault(
+                name,
+                ServiceProc(
+                    name, env, log_path=(self.log_dir / f"{name}.log") if self.log_dir else None
+                ),
+            )
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         for p in self.procs.values():
@@ -341,14 +365,16 @@ async def store_commands(system: System) -> dict[tuple[str, str, str], list[floa
         for name in system.procs:
             text = (await client.get(f"{system.url(name)}/metrics")).text
             for line in text.splitlines():
-                for metric, slot in (("hulin_store_commands_total{", 0),
-                                     ("hulin_store_command_seconds_total{", 1)):
+                for metric, slot in (
+                    ("hulin_store_commands_total{", 0),
+                    ("hulin_store_command_seconds_total{", 1),
+                ):
                     if line.startswith(metric):
                         labels = dict(
-                            kv.split("=", 1) for kv in line[len(metric):line.index("}")].split(",")
+                            kv.split("=", 1)
+                            for kv in line[len(metric) : line.index("}")].split(",")
                         )
-                        key = (name, labels["command"].strip('"'),
-                               labels["collection"].strip('"'))
+                        key = (name, labels["command"].strip('"'), labels["collection"].strip('"'))
                         out.setdefault(key, [0.0, 0.0])[slot] += float(line.rsplit(" ", 1)[1])
     return out
 
@@ -366,10 +392,16 @@ def store_cost_per(
         c0, s0 = before.get(key, [0.0, 0.0])
         if count - c0 <= 0:
             continue
-        rows.append({"service": key[0], "command": key[1], "collection": key[2],
-                     "per_unit": round((count - c0) / max(per, 1), 3),
-                     "ms_per_unit": round((seconds - s0) * 1000 / max(per, 1), 3),
-                     "ms_each": round((seconds - s0) * 1000 / (count - c0), 3)})
+        rows.append(
+            {
+                "service": key[0],
+                "command": key[1],
+                "collection": key[2],
+                "per_unit": round((count - c0) / max(per, 1), 3),
+                "ms_per_unit": round((seconds - s0) * 1000 / max(per, 1), 3),
+                "ms_each": round((seconds - s0) * 1000 / (count - c0), 3),
+            }
+        )
     rows.sort(key=lambda r: -r["ms_per_unit"])
     return rows[:top]
 
@@ -377,6 +409,7 @@ def store_cost_per(
 def exit_on_sigterm() -> None:
     """SIGTERM (a `timeout`, CI cancelling) unwinds like Ctrl-C, so `finally` blocks stop the
     services a benchmark started."""
+
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -455,18 +488,87 @@ async def closed_loop(
     """`clients` loops each calling `send(client, i)` back to back for `duration_s`; `send`
     returns how many units it delivered. Returns (units, elapsed seconds)."""
     stop_at = time.perf_counter() + duration_s
-    total = 0
 
-    async def loop(c: int) -> None:
-        nonlocal total
-        i = 0
+    async def loop(c: int) -> int:
+        # Each loop counts its own units, summed after the gather: a shared `total += await
+        # send()` reads `total` before the await and writes it back after, losing every unit
+        # the other loops added meanwhile.
+        units = i = 0
         while time.perf_counter() < stop_at:
-            total += await send(c, i)
+            units += await send(c, i)
             i += 1
+        return units
 
     start = time.perf_counter()
-    await asyncio.gather(*(loop(c) for c in range(clients)))
-    return total, time.perf_counter() - start
+    counts = await asyncio.gather(*(loop(c) for c in range(clients)))
+    return sum(counts), time.perf_counter() - start
+
+
+# --- a minimal HTTP/1.1 client -----------------------------------------------------------------
+
+
+def http_post_head(host: str, port: int, path: str, body_len: int, auth: str) -> bytes:
+    """The head of an HTTP/1.1 (keep-alive) `POST path` of a JSON body of `body_len` bytes, with
+    an Authorization header."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: {auth}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {body_len}\r\n\r\n"
+    ).encode()
+
+
+class RawHttp:
+    """One HTTP/1.1 keep-alive connection on asyncio streams (opened on the first request): write
+    a request's bytes, read the status line, the headers and a Content-Length answer (a chunked
+    one is refused). A load generator shares the machine with the server it measures, so it must
+    cost little: this does a fraction of an httpx client's work per request, and `send` takes
+    request bytes built before the timed loop (`request`)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    @classmethod
+    def for_url(cls, url: str) -> RawHttp:
+        """For `http://host:port` (no path)."""
+        host, port = url.removeprefix("http://").rstrip("/").split(":")
+        return cls(host, int(port))
+
+    def request(self, path: str, body: bytes, auth: str) -> bytes:
+        """The whole `POST path` request (head and JSON body) for this connection's server."""
+        return http_post_head(self.host, self.port, path, len(body), auth) + body
+
+    async def send(self, *chunks: bytes) -> tuple[int, bytes]:
+        """Write one request (its bytes, in one or more chunks); (status, answer body)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        for chunk in chunks:
+            self.writer.write(chunk)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding":
+                raise RuntimeError("chunked answers are not expected here")
+        return status, await self.reader.readexactly(length)
+
+    async def post(self, path: str, body: bytes, auth: str) -> tuple[int, Any]:
+        """POST a JSON body: (status, the JSON answer or None)."""
+        head = http_post_head(self.host, self.port, path, len(body), auth)
+        status, payload = await self.send(head, body)
+        return status, orjson.loads(payload) if payload else None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+            self.reader = self.writer = None
 
 
 # --- ceilings ------------------------------------------------------------------------------------
@@ -530,8 +632,10 @@ class BareEndpoint:
 
     def _spawn(self) -> None:
         self.proc = subprocess.Popen(
-            [PY, "-m", "bench.common", "bare", str(self.port)], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [PY, "-m", "bench.common", "bare", str(self.port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     async def __aenter__(self) -> BareEndpoint:
@@ -558,8 +662,14 @@ def run_bare(port: int) -> None:
     import uvicorn
 
     # the same uvicorn settings as services/<svc>/__main__.py
-    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=20)
+    uvicorn.run(
+        bare_app(),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
 
 
 async def raw_produce(
@@ -576,11 +686,16 @@ async def raw_produce(
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-        max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
     )
     await producer.start()
     try:
+
         async def send(c: int, i: int) -> int:
             key, value = payloads[(c * 7919 + i) % len(payloads)]
             await producer.send_and_wait(topic, value=value, key=key)

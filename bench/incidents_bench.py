@@ -9,16 +9,18 @@ asserts nothing about timing).
    `auto`, i.e. uvloop and httptools as installed, backlog 2048, no concurrency limit, one
    worker): the service as `python -m services.incidents` with its own topic prefix and
    database, its consumers running as deployed. Both are driven by the same client code
-   (`post_reports`): `--http-concurrency` clients (one httpx client, as many keep-alive
-   connections) posting back to back for `--http-seconds` after `--http-warmup-s` not counted,
-   each report a fresh id at the next of `--http-sites` prebuilt sites, with the same token header
-   (any answer but 202 stops the run). Reports/s: answers over the timed part; p50/p99 per
+   (`post_reports`) and the same report bodies, built before either run (a fresh id each, the
+   next of `--http-sites` sites, its ranger's token header): `--http-concurrency` clients
+   (bench.common.RawHttp: a raw HTTP/1.1 keep-alive connection each, writing request bytes built
+   before the warm-up and reading the status, headers and answer) posting back to back
+   (bench.common.closed_loop) for `--http-seconds` after `--http-warmup-s` not counted; any
+   answer but 202 stops the run. Reports/s: 202 answers over the timed part; p50/p99 per
    request, client side. The service is measured first and stopped before the ceiling. The load
    generator shares the machine (and its cores) with both, and with Kafka and FerretDB: each part
    records the CPU the load generator and the server used, in cores (`client_cpu_cores`,
-   `server_cpu_cores`). A load generator at 1.0 core (one Python process) is the limit, not the
-   server: the ceiling is then a lower bound of the bare endpoint's capacity (what this client can
-   drive, on this machine), and its latencies are mostly the client's own queue.
+   `server_cpu_cores`). A load generator near 1.0 core (one Python process) is the limit, not
+   the server: the ceiling is then a lower bound of the bare endpoint's capacity (what this
+   client can drive, on this machine), and its latencies are mostly the client's own queue.
 2. Sustained reports/s to stored incidents: report.submitted events produced straight to the topic,
    measured until every one is linked to a stored incident (mixed new incidents and duplicates).
 3. Escalation lag with N open incidents (default 10,000) whose acknowledgement deadlines fall due
@@ -40,15 +42,15 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from bench.common import BareEndpoint, System, delete_topics
+from bench.common import BareEndpoint, RawHttp, System, closed_loop, delete_topics
 from services.incidents.app import create_app
 from services.incidents.domain.incident import ReportFacts
 from services.incidents.domain.lifecycle import open_incident
@@ -68,6 +70,9 @@ from tests.support.server import serve
 ORG = load_org(None)
 VILLAGES = [u for u in ORG.units.values() if u.level is Level.VILLAGE]
 RESULTS = Path(__file__).with_name("results") / "incidents.json"
+# Report bodies prebuilt per second of the run (warm-up and timed part), past what one load
+# generator process drives through the bare endpoint; any beyond are built in the loop, counted.
+PREBUILT_PER_S = 15_000
 
 
 def pct(values: list[float], p: float) -> float:
@@ -114,72 +119,89 @@ def report_sites(n: int, seed: int = 7) -> list[tuple[str, float, float]]:
     return sites
 
 
+def report_bodies(
+    order: list[tuple[str, float, float]], tokens: dict[str, str], n: int, *, first: int = 0
+) -> list[tuple[str, bytes]]:
+    """(Authorization header, JSON body) of `n` reports, the k-th at order[(first + k) %
+    len(order)] by its ranger, each with a fresh id; observed_at is now (when built)."""
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for k in range(first, first + n):
+        who, lat, lon = order[k % len(order)]
+        body = {"id": str(uuid.uuid4()), "type": "fire", "lat": lat, "lon": lon, "observed_at": now}
+        # json, not orjson: an orjson bytes object keeps its ~4 KiB buffer, 20 times this body
+        out.append((tokens[who], json.dumps(body, separators=(",", ":")).encode()))
+    return out
+
+
 async def post_reports(
     url: str,
     sites: list[tuple[str, float, float]],
     tokens: dict[str, str],
+    bodies: tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]],
     *,
     concurrency: int,
     seconds: float,
     warmup_s: float,
     server_pid: int | None,
 ) -> dict[str, Any]:
-    """The intake load, the same for the service and for its ceiling: `concurrency` clients (one
-    httpx client, a keep-alive connection per client) each POSTing /v1/reports back to back for
-    `seconds`, after `warmup_s` of the same not counted. The n-th report of the timed part is at
-    sites[n % len(sites)] (the warm-up walks the sites from the end) with a fresh id and
-    observed_at now; every answer must be a 202. Also the CPU used over the timed part by this
-    process (the load generator) and by the server (`server_pid`), in cores."""
+    """The intake load, the same for the service and for its ceiling: `concurrency` clients
+    (bench.common.RawHttp, a keep-alive connection each) each POSTing /v1/reports back to back
+    (bench.common.closed_loop) for `seconds`, after `warmup_s` of the same not counted. `bodies`
+    is (warm-up, timed part): report bodies built by the caller before either run (a fresh id
+    each, the n-th of the timed part at sites[n % len(sites)], the warm-up's from the end); the
+    whole requests for this server are built from them before the warm-up, so the timed part
+    only writes bytes and reads answers. Past the prebuilt ones a request is built in the loop
+    (counted in `bodies_built_in_loop`). Every answer must be a 202 (any other stops the run),
+    so `reports` counts 202s. Also the CPU used over the timed part by this process (the load
+    generator) and by the server (`server_pid`), in cores."""
     import psutil
 
+    path = "/v1/reports"
+    conns = [RawHttp.for_url(url) for _ in range(concurrency)]
     latencies: list[float] = []
-    order = sites[::-1]  # the warm-up's
-    next_site = itertools.count()
-    async with httpx.AsyncClient(
-        base_url=url,
-        timeout=30,
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-    ) as c:
+    built_in_loop = 0
 
-        async def send() -> None:
-            who, lat, lon = order[next(next_site) % len(order)]
-            body = {
-                "id": str(uuid.uuid4()),
-                "type": "fire",
-                "lat": lat,
-                "lon": lon,
-                "observed_at": datetime.now(UTC).isoformat(),
-            }
+    def sender(
+        order: list[tuple[str, float, float]], prebuilt: list[tuple[str, bytes]]
+    ) -> Callable[[int, int], Awaitable[int]]:
+        requests = [conns[0].request(path, body, auth) for auth, body in prebuilt]
+        taken = itertools.count()
+
+        async def send(c: int, i: int) -> int:
+            nonlocal built_in_loop
+            n = next(taken)
+            if n < len(requests):
+                request = requests[n]
+            else:
+                ((auth, body),) = report_bodies(order, tokens, 1, first=n)
+                request = conns[c].request(path, body, auth)
+                built_in_loop += 1
             t = time.perf_counter()
-            r = await c.post("/v1/reports", json=body, headers={"Authorization": tokens[who]})
+            status, answer = await conns[c].send(request)
             latencies.append(time.perf_counter() - t)
-            if r.status_code != 202:
-                raise RuntimeError(f"POST {url}/v1/reports: {r.status_code} {r.text}")
+            if status != 202:
+                raise RuntimeError(f"POST {url}{path}: {status} {answer[:500]!r}")
+            return 1
 
-        async def for_seconds(duration_s: float) -> float:
-            """`concurrency` loops of `send` until `duration_s` is over; the seconds until the
-            last answer."""
-            stop_at = time.perf_counter() + duration_s
+        return send
 
-            async def loop() -> None:
-                while time.perf_counter() < stop_at:
-                    await send()
-
-            start = time.perf_counter()
-            await asyncio.gather(*(loop() for _ in range(concurrency)))
-            return time.perf_counter() - start
-
+    warm, timed = bodies
+    try:
+        send_warm, send_timed = sender(sites[::-1], warm), sender(sites, timed)
         if warmup_s > 0:
-            await for_seconds(warmup_s)
+            await closed_loop(concurrency, warmup_s, send_warm)
         latencies.clear()
-        order, next_site = sites, itertools.count()
+        built_in_loop = 0
         server = psutil.Process(server_pid) if server_pid else None
         server_cpu = sum(server.cpu_times()[:2]) if server else 0.0
         client_cpu = time.process_time()
-        elapsed = await for_seconds(seconds)
+        n, elapsed = await closed_loop(concurrency, seconds, send_timed)
         client_cpu = time.process_time() - client_cpu
         server_cpu = sum(server.cpu_times()[:2]) - server_cpu if server else float("nan")
-    n = len(latencies)
+    finally:
+        for conn in conns:
+            await conn.close()
     return {
         "reports": n,
         "concurrency": concurrency,
@@ -189,6 +211,9 @@ async def post_reports(
         "latency_p99_ms": round(pct(latencies, 99) * 1000, 1),
         "client_cpu_cores": round(client_cpu / elapsed, 2),
         "server_cpu_cores": round(server_cpu / elapsed, 2),
+        "client": "bench.common.RawHttp (raw HTTP/1.1 keep-alive, prebuilt requests)",
+        "bodies_prebuilt": len(timed),
+        "bodies_built_in_loop": built_in_loop,
     }
 
 
@@ -196,12 +221,16 @@ async def bench_http(
     sites_n: int, concurrency: int, seconds: float, warmup_s: float
 ) -> dict[str, dict[str, Any]]:
     """The intake through the incidents service, then its ceiling (the bare FastAPI endpoint),
-    with the same sites, tokens and `post_reports`."""
+    with the same sites, tokens, prebuilt bodies and `post_reports`."""
     shared = Settings()
     sites = report_sites(sites_n)
     tokens = {
         who: f"Bearer {issue_token(who, shared, ttl_s=3600)}" for who in {w for w, _, _ in sites}
     }
+    bodies = (
+        report_bodies(sites[::-1], tokens, int(warmup_s * PREBUILT_PER_S)),
+        report_bodies(sites, tokens, int(seconds * PREBUILT_PER_S)),
+    )
     system = System(names=["incidents"])
     try:
         await system.start()
@@ -210,6 +239,7 @@ async def bench_http(
             system.url("incidents"),
             sites,
             tokens,
+            bodies,
             concurrency=concurrency,
             seconds=seconds,
             warmup_s=warmup_s,
@@ -224,6 +254,7 @@ async def bench_http(
             bare.url,
             sites,
             tokens,
+            bodies,
             concurrency=concurrency,
             seconds=seconds,
             warmup_s=warmup_s,

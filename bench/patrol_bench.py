@@ -17,10 +17,10 @@ each shape's ratio is against it.
 
 The load generator shares the machine with the service, so it is kept cheap: every request body
 (distinct seqs, so nothing is a duplicate) is built before the timed loop — as the ceiling uses
-prebuilt bytes — and sent by a minimal HTTP/1.1 keep-alive client on asyncio streams (one
-connection per client; status, headers and the JSON answer are read and checked). If the service
-outruns the prebuilt bodies, the rest are built inside the loop and counted in
-`bodies_built_in_loop`.
+prebuilt bytes — and sent by a minimal HTTP/1.1 keep-alive client on asyncio streams
+(bench.common.RawHttp, one connection per client; status, headers and the JSON answer are read
+and checked). If the service outruns the prebuilt bodies, the rest are built inside the loop and
+counted in `bodies_built_in_loop`.
 
 Run: `make bench-patrol` (or `.venv/bin/python bench/patrol_bench.py --seconds 20`).
 Needs Kafka and FerretDB up (`scripts/infra.sh up`).
@@ -51,6 +51,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import RawHttp  # noqa: E402
 from services.patrol.settings import PatrolSettings  # noqa: E402
 from shared.auth import issue_token  # noqa: E402
 
@@ -96,44 +97,6 @@ async def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float =
                 pass
             await asyncio.sleep(0.3)
     raise TimeoutError("service not ready")
-
-
-class RawHttp:
-    """One HTTP/1.1 keep-alive connection: POST bytes, read the status and the JSON answer."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes, auth: str) -> tuple[int, Any]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: {auth}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.writer.write(head)
-        self.writer.write(body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        lines = raw.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "transfer-encoding":
-                raise RuntimeError("chunked answers are not expected here")
-        payload = await self.reader.readexactly(length)
-        return status, orjson.loads(payload) if payload else None
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            await self.writer.wait_closed()
 
 
 async def run_clients(url: str, settings: PatrolSettings, seconds: float) -> dict[str, Any]:
