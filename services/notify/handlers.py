@@ -272,25 +272,35 @@ class NotifyHandlers:
                 for dispatch in dispatches:
                     if dispatch.alert is not None:
                         await channel.send(dispatch)
-        await self.repo.append_changes(
-            [change for _, plan in items for change in changes_of(plan, now)],
-            new={
-                plan.alert.subject_id
-                for event, plan in items
-                if isinstance(event, IncidentOpened) and plan.alert is not None
-            },
-        )
-        known: set[str] | None = None  # notifications stored before (None: no inbox channel)
-        for channel in self.channels:
-            if channel.name == "sse":
-                continue
+
+        async def deliver(channel: Channel) -> Any:
             send_many = getattr(channel, "send_many", None)
             if send_many is not None:
-                result = await send_many(dispatches)
-            else:
-                for dispatch in dispatches:
-                    await channel.send(dispatch)
-                result = None
+                return await send_many(dispatches)
+            for dispatch in dispatches:
+                await channel.send(dispatch)
+            return None
+
+        # The change log and the channels write to different collections: at the same time, so
+        # the next batch (its alerts waiting behind this one) waits for the slowest, not the sum.
+        stored_channels = [c for c in self.channels if c.name != "sse"]
+        results = await asyncio.gather(
+            self.repo.append_changes(
+                [change for _, plan in items for change in changes_of(plan, now)],
+                new={
+                    plan.alert.subject_id
+                    for event, plan in items
+                    if isinstance(event, IncidentOpened) and plan.alert is not None
+                },
+            ),
+            *(deliver(c) for c in stored_channels),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        known: set[str] | None = None  # notifications stored before (None: no inbox channel)
+        for channel, result in zip(stored_channels, results[1:], strict=True):
             if channel.name == "inbox":
                 known = set(result or ())
         if known is not None:
