@@ -47,6 +47,9 @@ DELIVERIES = "webhook_deliveries"  # inserted once, never updated
 ATTEMPTS = "webhook_attempts"  # one record per try: `<delivery>:<try>`
 OUTCOMES = "webhook_outcomes"  # one per delivery delivered or dead
 ANNOUNCED = "webhook_deadletters_announced"  # one marker per dead delivery published
+# order key (subscription + incident) → its latest delivery: the predecessor a replica that just
+# took over the incident's partition must wait for, though it never held it in memory
+HEADS = "webhook_order_heads"
 SUBSCRIPTIONS_TTL_S = 2.0  # the event path reads the subscriptions at most this often
 
 PENDING = "pending"
@@ -466,6 +469,26 @@ class NotifyRepository:
     async def insert_deliveries(self, docs: Sequence[Document]) -> set[str]:
         """One write for many deliveries; returns the ids already there (a redelivered event)."""
         return await insert_many_new(self.db[DELIVERIES], docs)
+
+    async def order_heads(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """The latest stored delivery (alert seq, delivery id) of each order key that has one;
+        one read by exact `_id` each."""
+        unique = list(dict.fromkeys(keys))
+        docs = await asyncio.gather(*(self.db[HEADS].find_one({"_id": k}) for k in unique))
+        return {str(d["_id"]): (int(d["seq"]), str(d["delivery_id"])) for d in docs if d}
+
+    async def set_order_heads(self, heads: Mapping[str, tuple[int, str]]) -> None:
+        """Record each key's latest delivery. One incident's events are handled by one replica
+        at a time (its partition), so there is one writer per key."""
+
+        async def one(key: str, seq: int, delivery_id: str) -> None:
+            doc = {"_id": key, "seq": seq, "delivery_id": delivery_id}
+            try:
+                await self.db[HEADS].replace_one({"_id": key}, doc, upsert=True)
+            except DuplicateKeyError:  # FerretDB: two first upserts met; the later one wins
+                await self.db[HEADS].replace_one({"_id": key}, doc)
+
+        await asyncio.gather(*(one(k, s, d) for k, (s, d) in heads.items()))
 
     async def delivery(self, delivery_id: str) -> Document | None:
         return await self.db[DELIVERIES].find_one({"_id": delivery_id})

@@ -197,13 +197,30 @@ class WebhookChannel:
         now = self.clock.now()
         last: dict[str, str] = {}  # this batch's latest delivery per order key
         docs = [doc for d in dispatches for doc in self._deliveries(d, subs, now, last)]
+        await self._chain_to_stored(docs)
         known = await self.repo.insert_deliveries(docs)
         # only once stored: a batch that fails is handed in again and must name the same
         # predecessors, not its own deliveries
+        heads: dict[str, tuple[int, str]] = {}
         for doc in docs:
             self.queue.note(doc["order_key"], doc["seq"], doc["_id"])
             if doc["_id"] not in known:  # a redelivered event's delivery is queued already
                 self.queue.add(Pending.of(doc, tries=0, due_at=now))
+                heads[doc["order_key"]] = (doc["seq"], doc["_id"])
+        if heads:
+            await self.repo.set_order_heads(heads)
+
+    async def _chain_to_stored(self, docs: list[dict[str, Any]]) -> None:
+        """A delivery with no predecessor in this process may still have one: the incident's
+        partition moved here from a replica that holds an unfinished delivery of it. The stored
+        head of its order key names that one; the new delivery then waits for its outcome."""
+        first = {d["order_key"]: d for d in reversed(docs) if d["prev"] is None}
+        if not first:
+            return
+        for key, (seq, delivery_id) in (await self.repo.order_heads(list(first))).items():
+            doc = first[key]
+            if seq < doc["seq"] and delivery_id != doc["_id"]:
+                doc["prev"] = delivery_id
 
     def _deliveries(
         self,

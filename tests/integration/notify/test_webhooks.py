@@ -117,6 +117,35 @@ async def test_an_incident_events_reach_hq_in_order_even_when_the_first_is_retri
     assert events == ["incident.opened"] * 3 + ["incident.escalated"]
 
 
+async def test_order_holds_when_the_next_event_is_handled_by_another_replica(
+    notify: Notify, token: Any, receiver: Any
+) -> None:
+    """The incident's partition moves to another replica while its first delivery waits for a
+    retry: the second replica never held that delivery, and still sends the next one after it."""
+    rec = await receiver(fail_first=2)
+    await subscribe(notify, rec.url)
+    snap = snapshot()
+    second = start_notify(notify.settings, token)
+    other = await second.__anext__()
+    try:
+        first_event, next_event = opened(snap), escalated(snap, 0, 1)
+        await notify.app.state.handlers.on_events([first_event])
+        await wait_until(lambda: rec.requests)  # the first try went out, and failed
+        await other.app.state.handlers.on_events([next_event])
+
+        repo = other.app.state.repo
+        sub_id = (await repo.active_subscriptions())[0]["_id"]
+        later = await repo.delivery(delivery_id(sub_id, str(next_event.id)))
+        assert later is not None
+        assert later["prev"] == delivery_id(sub_id, str(first_event.id))
+
+        await wait_until(lambda: len(rec.requests) >= 4, timeout_s=20)
+        events = [r["headers"]["x-hulin-event"] for r in rec.requests]
+        assert events == ["incident.opened"] * 3 + ["incident.escalated"]
+    finally:
+        await second.aclose()
+
+
 async def test_filters_by_event_type_and_level(notify: Notify, receiver: Any) -> None:
     rec = await receiver()
     await subscribe(notify, rec.url, types=["incident.escalated"], min_level=2)

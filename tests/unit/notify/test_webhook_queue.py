@@ -119,6 +119,7 @@ class FailingOnceRepo:
 
     def __init__(self) -> None:
         self.stored: dict[str, dict[str, Any]] = {}
+        self.heads: dict[str, tuple[int, str]] = {}
         self.fail = True
 
     async def active_subscriptions(self) -> list[dict[str, Any]]:
@@ -131,6 +132,12 @@ class FailingOnceRepo:
         known = {d["_id"] for d in docs if d["_id"] in self.stored}
         self.stored.update({d["_id"]: d for d in docs if d["_id"] not in known})
         return known
+
+    async def order_heads(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        return {k: v for k, v in self.heads.items() if k in keys}
+
+    async def set_order_heads(self, heads: dict[str, tuple[int, str]]) -> None:
+        self.heads.update(heads)
 
 
 async def test_a_batch_handed_in_again_names_the_same_predecessors() -> None:
