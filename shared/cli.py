@@ -163,8 +163,10 @@ def _up_summary(args: argparse.Namespace, settings: Settings) -> int:
     for name, port in ports.items():
         print(f"  {name:<10} http://127.0.0.1:{port}/docs")
     print(f"  console    http://127.0.0.1:{ports['notify']}/console")
-    print(f"  district   {org.district.name} ({org.district.code}): "
-          f"{len(org.units)} units, {len(org.people)} people")
+    print(
+        f"  district   {org.district.name} ({org.district.code}): "
+        f"{len(org.units)} units, {len(org.people)} people"
+    )
     if cc is not None and settings.env == "dev":
         print(f"  a command-center token ({cc.name}, {cc.id}):")
         print(f"    {issue_token(cc.id, settings)}")
@@ -184,8 +186,9 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_simulate(sub: Any) -> None:
-    p = sub.add_parser("simulate", help="a district day against a running system (see sim/)",
-                       add_help=False)
+    p = sub.add_parser(
+        "simulate", help="a district day against a running system (see sim/)", add_help=False
+    )
     p.add_argument("sim_args", nargs=argparse.REMAINDER)
     p.set_defaults(handler=_simulate)
 
