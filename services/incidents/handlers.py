@@ -45,6 +45,7 @@ from shared.events import (
     parse_event,
 )
 from shared.kafka import Publisher
+from shared.lane import Lane
 from shared.org import Level, OrgDirectory, Person, Role
 from shared.policy import Policy
 
@@ -259,6 +260,8 @@ class IncidentsService:
         self._next_rescan_shard: int | None = None
         self._fire_limit = asyncio.Semaphore(settings.escalation_concurrency)
         self._report_groups = asyncio.Semaphore(settings.report_concurrency)
+        # the incidents opened by the partitions of one fetch, stored in one set of bulk writes
+        self._opened_lane: Lane[_Opening] = Lane(self._store_opened)
 
     # --- placement ------------------------------------------------------------------------------
 
@@ -406,7 +409,8 @@ class IncidentsService:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        await self._store_opened(list(opening.values()))
+        if opening:
+            await self._opened_lane.run(list(opening.values()))
 
     async def _take_report(
         self, report: ReportFacts, opening: dict[str, _Opening], reads: _BatchReads
@@ -472,10 +476,10 @@ class IncidentsService:
         return _Opening(incident, events, [report.id])
 
     async def _store_opened(self, opened: list[_Opening]) -> None:
-        """Store the incidents a batch opened: claim version 0 of each, write, publish, file each
-        in its merge cell, link the reports. One that is already claimed was opened before (a
-        redelivery after a crash): the relay publishes what was left, and the cell and links
-        below are idempotent."""
+        """Store the incidents batches opened (those of the partitions handled at the same time,
+        together): claim version 0 of each, write, publish, file each in its merge cell, link
+        the reports. One that is already claimed was opened before (a redelivery after a crash):
+        the relay publishes what was left, and the cell and links below are idempotent."""
         if not opened:
             return
         now = self.clock.now()
