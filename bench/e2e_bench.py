@@ -202,6 +202,9 @@ class Phase:
     # where the time went: POST → incident opened (incidents), opened → on the stream (notify)
     incidents_s: list[float] = field(default_factory=list)
     notify_s: list[float] = field(default_factory=list)
+    # (sent at, s after the phase began; latency s): when in the run the slow ones were sent
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
     accepted: list[str] = field(default_factory=list)
     post_latencies_s: list[float] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
@@ -353,6 +356,7 @@ class E2E:
                 phase.lost.append(rid)
             else:
                 phase.latencies_s.append(seen - t_sent)
+                phase.samples.append((t_sent - phase.started, seen - t_sent))
                 opened_at, arrived = self.stream.stamp(iid) or (math.nan, math.nan)
                 if not math.isnan(opened_at):
                     phase.incidents_s.append(opened_at - phase.sent_wall[rid])
