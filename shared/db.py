@@ -80,10 +80,21 @@ async def ping(db: AsyncDatabase[Document], timeout_s: float = 2.0) -> bool:
 async def ensure_indexes(
     db: AsyncDatabase[Document], indexes: dict[str, Sequence[IndexModel]]
 ) -> None:
-    """Create the given indexes per collection; idempotent.
+    """Create the given collections (all of them, also those listed with no index) and their
+    indexes; idempotent. A collection first made by an insert on the event path costs that
+    insert the DDL (on FerretDB: a table, its metadata, its `_id` index), in the middle of the
+    traffic; made here, at start-up, it costs nothing later.
 
     One index per command: FerretDB v1 panics (drops the connection) on a createIndexes naming
     several indexes when some of them already exist, i.e. on every restart of a service."""
+    existing = set(await db.list_collection_names())
+    for collection in indexes:
+        if collection not in existing:
+            try:
+                await db.create_collection(collection)
+            except OperationFailure as exc:
+                if exc.code != 48:  # NamespaceExists: another replica made it meanwhile
+                    raise
     for collection, models in indexes.items():
         for model in models:
             await db[collection].create_indexes([model])

@@ -29,7 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.db import insert_new, is_store_busy
-from shared.locks import locked
+from shared.locks import LOCKS, locked
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -57,8 +57,11 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
         POSITIONS: [IndexModel([("on_patrol", ASCENDING)])],
         OUTBOX: [IndexModel([("at", ASCENDING)])],
         CHANGES: [IndexModel([("at", ASCENDING)])],
+        REPORT_LINKS: [],  # no index: made at start-up, not by the first report
+        LOCKS: [],
     }
     for i in range(shards):
+        out[f"{CELLS}_{i:02d}"] = []
         out[shard_name(i)] = [
             IndexModel([("next_timer_at", ASCENDING)]),
             IndexModel([("status", ASCENDING), ("type", ASCENDING)]),

@@ -79,6 +79,13 @@ INDEXES: dict[str, list[IndexModel]] = {
     ATTEMPTS: [
         IndexModel([("delivery_id", ASCENDING), ("attempt", ASCENDING)], unique=True, name="try"),
     ],
+    # no index of their own: listed so start-up makes them, not the first event
+    PUBLISHED: [],
+    CHANGES: [],
+    CLAIMS: [],
+    OUTCOMES: [],
+    ANNOUNCED: [],
+    HEADS: [],
 }
 
 

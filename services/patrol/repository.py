@@ -54,6 +54,10 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     ],
     BUCKETS: [IndexModel([("patrol_id", ASCENDING), ("b", ASCENDING)])],
     POSITIONS: [IndexModel([("village", ASCENDING)])],
+    # no index of their own: listed so start-up makes them, not the first batch
+    CHUNKS: [],
+    TRACKS: [],
+    OVERDUE: [],
 }
 
 # Fixes per chunk document: a consumer group of many batches becomes a few documents of ~400 KB.
