@@ -115,6 +115,9 @@ class Runtime:
         log.info("runtime stopped")
 
     async def kafka_ready(self) -> bool:
+        """The broker answers and every consumer's loop is running."""
+        if any(not c.running for c in self.consumers):
+            return False
         return await self.publisher.ping()
 
     async def database_ready(self) -> bool:

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import (
@@ -95,11 +95,12 @@ class ConsumerRunner:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.assigned = asyncio.Event()  # set once the group gave us partitions (tests wait on it)
+        self._idle = asyncio.Event()  # no fetched batch in hand (cleared until it is committed)
+        self._idle.set()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, *, timeout_s: float = 60.0) -> None:
         self._consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=self.group,
             client_id=f"{self.settings.service}-{self.name}",
@@ -112,6 +113,7 @@ class ConsumerRunner:
             heartbeat_interval_ms=2000,
             max_poll_interval_ms=600000,
         )
+        self._consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self._idle))
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -143,6 +145,26 @@ class ConsumerRunner:
 
     # ---- the loop --------------------------------------------------------------------------
     async def _run(self) -> None:
+        """The loop, kept alive: a fault nobody foresaw is logged, and the loop goes on from the
+        group's committed offsets (what was fetched and not committed comes again: handlers are
+        idempotent) instead of leaving a member that holds partitions and reads none."""
+        assert self._consumer is not None
+        while not self._stopping.is_set():
+            try:
+                await self._loop()
+            except Exception:
+                log.exception(
+                    "consumer loop failed; resuming from the committed offsets",
+                    extra={"group": self.group},
+                )
+                self._idle.set()
+                await asyncio.sleep(1.0)
+                try:
+                    await self._consumer.seek_to_committed()
+                except Exception:
+                    log.warning("seek to committed offsets failed", exc_info=True)
+
+    async def _loop(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
         while not self._stopping.is_set():
@@ -157,16 +179,23 @@ class ConsumerRunner:
             if not batches:
                 continue
             started = time.perf_counter()
-            results = await asyncio.gather(
-                *(self._process_partition(tp, records) for tp, records in batches.items())
-            )
-            offsets = {tp: off + 1 for tp, off in results if off is not None}
-            if offsets:
-                await self._commit(offsets)
+            self._idle.clear()
+            try:
+                results = await asyncio.gather(
+                    *(self._process_partition(tp, records) for tp, records in batches.items())
+                )
+                offsets = {tp: off + 1 for tp, off in results if off is not None}
+                if offsets:
+                    await self._commit(offsets)
+            finally:
+                self._idle.set()
             metrics.consumer_cycle_seconds.labels(self.settings.service, self.group).observe(
                 time.perf_counter() - started
             )
+            assigned = consumer.assignment()  # a rebalance may have taken some away meanwhile
             for tp, records in batches.items():
+                if tp not in assigned:
+                    continue
                 high = consumer.highwater(tp)
                 if high is not None:
                     metrics.consumer_lag.labels(
@@ -381,3 +410,17 @@ class ConsumerRunner:
 
 class _Stopping(Exception):
     """Raised inside a transient retry loop when the runner is asked to stop."""
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A rebalance waits for the batch in hand to be handled and committed before this member
+    gives its partitions up, so the next owner starts after it (nothing handled twice)."""
+
+    def __init__(self, idle: asyncio.Event) -> None:
+        self._idle = idle
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._idle.wait()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None

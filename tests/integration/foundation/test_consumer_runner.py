@@ -161,3 +161,49 @@ async def test_publisher_replaces_a_producer_the_broker_no_longer_accepts(
         await publisher.stop()
     got = [e.data.patrol_id for e in await read_topic(settings, PATROL, 2)]  # type: ignore[attr-defined]
     assert got == ["after-reset", "later"]
+
+
+async def test_a_rebalance_during_a_batch_neither_kills_the_loop_nor_hands_the_batch_twice(
+    settings_for: Callable[..., Settings],
+) -> None:
+    """A second member joins while the first is in the middle of a slow batch: the first finishes
+    and commits that batch before giving partitions up, and both go on reading (a partition taken
+    away mid-batch used to stop the first member's loop for good)."""
+    settings = settings_for(Settings, service="itest")
+    await ensure_topics(settings)
+    publisher = Publisher(settings)
+    await publisher.start()
+    handled: list[str] = []
+    in_batch = asyncio.Event()
+
+    async def slow(events: list[PatrolStarted]) -> None:
+        in_batch.set()
+        await asyncio.sleep(2.0)
+        handled.extend(e.data.patrol_id for e in events)
+
+    def runner() -> ConsumerRunner:
+        return ConsumerRunner(
+            settings, name="rebalance", topics=[PATROL], handlers={},
+            batch_handlers={"patrol.started": slow}, publisher=publisher,
+        )
+
+    first, second = runner(), runner()
+    await first.start()
+    try:
+        await asyncio.wait_for(first.assigned.wait(), 30)
+        rangers = [f"rg-500114001001-{i}" for i in range(1, 13)]
+        await publisher.publish_many([started(f"p-a{i}", r) for i, r in enumerate(rangers)])
+        await asyncio.wait_for(in_batch.wait(), 30)
+        await second.start()  # joins mid-batch: the group rebalances
+        await asyncio.wait_for(second.assigned.wait(), 30)
+        await publisher.publish_many([started(f"p-b{i}", r) for i, r in enumerate(rangers)])
+        await wait_until(lambda: len(set(handled)) >= 24, timeout_s=60)
+        await asyncio.sleep(3.0)  # anything handled twice would show up by now
+        assert first.running and second.running
+    finally:
+        await second.stop()
+        await first.stop()
+        await publisher.stop()
+    assert sorted(handled) == sorted(
+        [f"p-a{i}" for i in range(12)] + [f"p-b{i}" for i in range(12)]
+    )
