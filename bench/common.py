@@ -672,6 +672,21 @@ def run_bare(port: int) -> None:
     )
 
 
+def bench_producer(bootstrap: str) -> Any:
+    """An aiokafka producer set up like `shared.kafka.Publisher` (acks=all, idempotent, 5 ms
+    linger): what the benchmarks produce their load and their ceilings with. Not started."""
+    from aiokafka import AIOKafkaProducer
+
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
+
+
 async def raw_produce(
     bootstrap: str,
     topic: str,
@@ -683,16 +698,7 @@ async def raw_produce(
     """The Kafka ceiling: aiokafka alone (acks=all, idempotent, like shared.kafka.Publisher)
     sending (key, value) payloads round-robin, each `send_and_wait`-ed by `concurrency` loops.
     Returns (messages, elapsed seconds). The topic must exist."""
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=8 * 1024 * 1024,
-    )
+    producer = bench_producer(bootstrap)
     await producer.start()
     try:
 

@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from pymongo import AsyncMongoClient
@@ -61,6 +60,7 @@ from pymongo import AsyncMongoClient
 from bench.common import (
     ServiceProc,
     System,
+    bench_producer,
     delete_topics,
     exit_on_sigterm,
     headline,
@@ -337,14 +337,7 @@ class mongo:  # noqa: N801 - an async context manager used like a function
 
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
     """All messages on `topic`, acked; returns the seconds it took."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=8 * 1024 * 1024,
-    )
+    producer = bench_producer(bootstrap)
     await producer.start()
     t = time.monotonic()
     try:
