@@ -13,6 +13,7 @@ import atexit
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import subprocess
@@ -670,6 +671,53 @@ def run_bare(port: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=20,
     )
+
+
+def report_backlog(
+    n: int,
+    *,
+    site: Callable[[random.Random], tuple[str, float, float]],
+    township_of: Callable[[str], str],
+    district: str,
+    duplicate_share: float,
+    rng: random.Random,
+    producer: str,
+) -> list[Any]:
+    """`n` `report.submitted` events as the intake would publish them: each at a new `site`
+    (village, lat, lon), or, for a `duplicate_share` of them, within ~110 m of an earlier one
+    (merged into its incident, not opened)."""
+    from shared.events import ReportSubmitted, ReportSubmittedData
+
+    now = datetime.now(UTC)
+    sites: list[tuple[str, float, float]] = []
+    events: list[Any] = []
+    for _ in range(n):
+        if sites and rng.random() < duplicate_share:
+            code, lat, lon = rng.choice(sites)
+            lat += rng.uniform(-0.001, 0.001)
+        else:
+            code, lat, lon = site(rng)
+            sites.append((code, lat, lon))
+        events.append(
+            ReportSubmitted.new(
+                ReportSubmittedData(
+                    report_id=str(uuid.uuid4()),
+                    type=rng.choice(["fire", "pest", "illegal_logging"]),
+                    lat=lat,
+                    lon=lon,
+                    observed_at=now,
+                    received_at=now,
+                    reporter_id=f"rg-{code}-1",
+                    reporter_role="ranger",
+                    village=code,
+                    township=township_of(code),
+                    district=district,
+                ),
+                key=code,
+                producer=producer,
+            )
+        )
+    return events
 
 
 def bench_producer(bootstrap: str) -> Any:

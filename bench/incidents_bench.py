@@ -50,7 +50,14 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
-from bench.common import BareEndpoint, RawHttp, System, closed_loop, delete_topics
+from bench.common import (
+    BareEndpoint,
+    RawHttp,
+    System,
+    closed_loop,
+    delete_topics,
+    report_backlog,
+)
 from services.incidents.app import create_app
 from services.incidents.domain.incident import ReportFacts
 from services.incidents.domain.lifecycle import open_incident
@@ -59,7 +66,7 @@ from services.incidents.repository import REPORT_LINKS, IncidentsRepository
 from services.incidents.settings import IncidentsSettings
 from shared.auth import issue_token
 from shared.db import drop_databases
-from shared.events import IncidentEscalated, ReportSubmitted, ReportSubmittedData, parse_event
+from shared.events import IncidentEscalated, parse_event
 from shared.kafka import Publisher, ensure_topics
 from shared.org import Level, load_org
 from shared.policy import load_policy
@@ -274,37 +281,15 @@ async def bench_pipeline(n: int, duplicate_share: float) -> dict[str, Any]:
     rng = random.Random(11)
     try:
         await ensure_topics(s)
-        events: list[ReportSubmitted] = []
-        sites: list[tuple[str, float, float]] = []
-        now = datetime.now(UTC)
-        for _ in range(n):
-            if sites and rng.random() < duplicate_share:
-                code, lat, lon = rng.choice(sites)
-                lat += rng.uniform(-0.001, 0.001)
-            else:
-                code, lat, lon = random_point(rng)
-                sites.append((code, lat, lon))
-            township = ORG.township_of(code).code
-            rid = str(uuid.uuid4())
-            events.append(
-                ReportSubmitted.new(
-                    ReportSubmittedData(
-                        report_id=rid,
-                        type=rng.choice(["fire", "pest", "illegal_logging"]),
-                        lat=lat,
-                        lon=lon,
-                        observed_at=now,
-                        received_at=now,
-                        reporter_id=f"rg-{code}-1",
-                        reporter_role="ranger",
-                        village=code,
-                        township=township,
-                        district=ORG.district.code,
-                    ),
-                    key=code,
-                    producer="bench",
-                )
-            )
+        events = report_backlog(
+            n,
+            site=random_point,
+            township_of=lambda code: ORG.township_of(code).code,
+            district=ORG.district.code,
+            duplicate_share=duplicate_share,
+            rng=rng,
+            producer="bench",
+        )
         async with serve(create_app(s)):
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(s.mongo_uri)
             links = client[s.database_name][REPORT_LINKS]

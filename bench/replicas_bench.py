@@ -64,14 +64,13 @@ from bench.common import (
     delete_topics,
     exit_on_sigterm,
     headline,
+    report_backlog,
     write_section,
 )
 from shared.auth import issue_token
 from shared.events import (
     PatrolPointsReceived,
     PointsReceivedData,
-    ReportSubmitted,
-    ReportSubmittedData,
     TrackPoint,
 )
 from shared.kafka import ensure_topics
@@ -217,36 +216,22 @@ async def prepare_incidents(
     org = load_org(settings.org_file)
     villages = [u for u in org.units.values() if u.level is Level.VILLAGE]
     rng = random.Random(args.seed)
-    now = datetime.now(UTC)
-    sites: list[tuple[str, float, float]] = []
-    messages = []
-    for _ in range(args.reports):
-        if sites and rng.random() < 0.3:  # near an earlier report: merged into its incident
-            code, lat, lon = rng.choice(sites)
-            lat += rng.uniform(-0.001, 0.001)
-        else:
-            village = rng.choice(villages)
-            lat, lon = random_point_in(village, rng, margin_m=200)
-            code = village.code
-            sites.append((code, lat, lon))
-        event = ReportSubmitted.new(
-            ReportSubmittedData(
-                report_id=str(uuid.uuid4()),
-                type=rng.choice(["fire", "pest", "illegal_logging"]),
-                lat=lat,
-                lon=lon,
-                observed_at=now,
-                received_at=now,
-                reporter_id=f"rg-{code}-1",
-                reporter_role="ranger",
-                village=code,
-                township=org.township_of(code).code,
-                district=org.district.code,
-            ),
-            key=code,
-            producer="replicas-bench",
-        )
-        messages.append((code.encode(), event.to_json()))
+
+    def site(rng: random.Random) -> tuple[str, float, float]:
+        village = rng.choice(villages)
+        lat, lon = random_point_in(village, rng, margin_m=200)
+        return village.code, lat, lon
+
+    events = report_backlog(
+        args.reports,
+        site=site,
+        township_of=lambda code: org.township_of(code).code,
+        district=org.district.code,
+        duplicate_share=0.3,  # near an earlier report: merged into its incident
+        rng=rng,
+        producer="replicas-bench",
+    )
+    messages = [(e.key.encode(), e.to_json()) for e in events]
     n = len(messages)
 
     async def check() -> dict[str, Any]:
