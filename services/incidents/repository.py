@@ -47,7 +47,9 @@ def shard_name(index: int) -> str:
     return f"incidents_{index:02d}"
 
 
-CHANGES = "incident_claims"  # claims of incident versions: tiny, kept `change_retention_s`
+# Claims of incident versions, all in one collection: only inserted (unique `_id`), read by the
+# relay now and then, swept of claims older than `change_retention_s`, so it stays small.
+CHANGES = "incident_claims"
 
 
 def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
@@ -99,11 +101,6 @@ class IncidentsRepository:
 
     def _shard(self, incident_id: str) -> AsyncCollection[Document]:
         return self.db[shard_name(self._index(incident_id))]
-
-    def _changes(self, incident_id: str) -> AsyncCollection[Document]:
-        """One collection for every claim: only inserted (unique index), read by the relay now
-        and then, swept of claims older than the retention, so it stays small and unsharded."""
-        return self.db[CHANGES]
 
     def _cells(self, key: str) -> AsyncCollection[Document]:
         return self.db[f"{CELLS}_{self._index(key):02d}"]
@@ -198,16 +195,14 @@ class IncidentsRepository:
 
     async def claim(self, change_id: str, *, at: datetime) -> bool:
         """The claim of a version: exactly one insert of this `_id` succeeds."""
-        col = self._changes(change_id.rsplit(":", 1)[0])
         try:
-            await with_busy_retry(lambda: col.insert_one({"_id": change_id, "at": at}))
+            await with_busy_retry(lambda: self.db[CHANGES].insert_one({"_id": change_id, "at": at}))
             return True
         except DuplicateKeyError:
             return False
 
     async def is_claimed(self, change_id: str) -> bool:
-        col = self._changes(change_id.rsplit(":", 1)[0])
-        return await col.find_one({"_id": change_id}) is not None
+        return await self.db[CHANGES].find_one({"_id": change_id}) is not None
 
     async def apply(self, doc: Document) -> None:
         """Write an incident document (a claimed change, or a replay of one)."""
@@ -225,7 +220,7 @@ class IncidentsRepository:
         ids = list(change_ids)
         if not ids:
             return
-        # One delete for the lot: FerretDB scans the table for every delete, even by `_id`.
+        # One delete for the lot: one round trip to the store's single writer, not one per change.
         query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
         await with_busy_retry(lambda: self.db[OUTBOX].delete_many(query))
 
@@ -273,13 +268,6 @@ class IncidentsRepository:
         return sum(counts)
 
     # --- merge cells ----------------------------------------------------------------------------
-
-    async def cell_members(self, keys: Sequence[str]) -> dict[str, Document]:
-        """Members (incident id → {lat, lon}) of the given cells."""
-        members: dict[str, Document] = {}
-        for part in (await self.cells(keys)).values():
-            members.update(part)
-        return members
 
     async def cells(self, keys: Sequence[str]) -> dict[str, dict[str, Document]]:
         """Each given cell's members (cell → incident id → {lat, lon}), read at the same time:

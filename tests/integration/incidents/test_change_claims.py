@@ -143,8 +143,8 @@ async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
             key = f"fire:1:{trial}"
             ids = [f"inc-{trial}-{i}" for i in range(8)]
             await asyncio.gather(*(repo.file_in_cells([(key, i, 29.4, 108.6)]) for i in ids))
-            assert sorted(await repo.cell_members([key])) == sorted(ids)
+            assert sorted((await repo.cells([key]))[key]) == sorted(ids)
             await asyncio.gather(*(repo.remove_from_cell(key, i) for i in ids[:4]))
-            assert sorted(await repo.cell_members([key])) == sorted(ids[4:])
+            assert sorted((await repo.cells([key]))[key]) == sorted(ids[4:])
     finally:
         await client.close()
