@@ -119,9 +119,9 @@ class AlertHub:
         if self.cursor is None:
             self.cursor = await self.repo.max_seq(self.district)
             return 0
-        # Nothing new from other replicas lately: look every fourth call only. Each look reads
-        # the store by `_id`, which FerretDB answers by scanning the alerts; a foreign alert
-        # found brings the tail back to every call.
+        # Nothing new from other replicas lately: look every fourth call only. Each look is a
+        # read by `_id` the store queues with the event path's writes; a foreign alert found
+        # brings the tail back to every call.
         if self._quiet_polls % 4:
             self._quiet_polls += 1
             return 0
