@@ -157,7 +157,6 @@ class ConsumerRunner:
                     "consumer loop failed; resuming from the committed offsets",
                     extra={"group": self.group},
                 )
-                self._idle.set()
                 await asyncio.sleep(1.0)
                 try:
                     await self._consumer.seek_to_committed()
