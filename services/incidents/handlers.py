@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.incidents.domain import escalation, lifecycle, merging, pest_loop
@@ -50,6 +51,11 @@ from shared.org import Level, OrgDirectory, Person, Role
 from shared.policy import Policy
 
 log = logging.getLogger(__name__)
+
+reports_dropped_total = Counter(
+    "hulin_reports_dropped_total",
+    "Reports the consumer dropped because their id holds another reporter's stored report",
+)
 
 INCIDENT_NAMESPACE = uuid.UUID("0b7d4c2e-5f61-4a8b-9c3d-2e1f0a9b8c7d")
 REPORT_EVENT_NAMESPACE = uuid.UUID("a3c1e5f7-2b4d-4e6f-8a0c-1d3e5f7a9b2c")
@@ -204,6 +210,37 @@ def report_facts(event: ReportSubmitted) -> ReportFacts:
     )
 
 
+def report_doc(event: ReportSubmitted) -> Document:
+    """The stored report of a `report.submitted` event (what `GET /v1/reports/{id}` shows)."""
+    d = event.data
+    return {
+        "_id": d.report_id,
+        "type": d.type,
+        "lat": d.lat,
+        "lon": d.lon,
+        "observed_at": d.observed_at,
+        "received_at": d.received_at,
+        "reporter_id": d.reporter_id,
+        "reporter_role": d.reporter_role,
+        "source": d.source,
+        "village": d.village,
+        "township": d.township,
+        "district": d.district,
+        "description": d.description,
+        "photos": list(d.photos),
+        "details": dict(d.details),
+        "pixels": d.pixels,
+    }
+
+
+@dataclass(eq=False)
+class _Report:
+    """A report of a batch on its way to the store; `inserted` when this batch stored it."""
+
+    doc: Document
+    inserted: bool = False
+
+
 @dataclass
 class _Opening:
     """An incident a batch of reports opens, as it stands after the batch's later reports."""
@@ -262,6 +299,8 @@ class IncidentsService:
         self._report_groups = asyncio.Semaphore(settings.report_concurrency)
         # the incidents opened by the partitions of one fetch, stored in one set of bulk writes
         self._opened_lane: Lane[_Opening] = Lane(self._store_opened)
+        # the reports of one fetch's partitions, stored in one insert
+        self._reports_lane: Lane[_Report] = Lane(self._insert_reports)
 
     # --- placement ------------------------------------------------------------------------------
 
@@ -271,19 +310,24 @@ class IncidentsService:
     # --- intake ---------------------------------------------------------------------------------
 
     async def submit_report(self, *, person: Person, report: dict[str, Any]) -> tuple[str, bool]:
-        """Store the report, then put it on Kafka keyed by village; a resend of the same id
-        republishes the stored report (same event id) and changes nothing. (id, first time)."""
+        """Put the report on Kafka keyed by village (acked by the broker before the 202: it is
+        not lost); the reports consumer stores it with its batch, in one insert per fetch. A
+        resend of a stored id republishes the stored report (same event id) and changes
+        nothing; an id that holds another person's report is refused. (id, first time)
+
+        The intake writes nothing: a write per report was the largest store cost of a report
+        (FerretDB's SQLite takes one write at a time, and the consumer's writes queued behind
+        them). Two different reports racing on one id before either is stored are settled by
+        the consumer: the first stored wins, the other is dropped (`_store_reports`)."""
         doc = {**report, "_id": report["id"]}
         del doc["id"]
-        created = await self.repo.insert_report(doc)
-        if not created:
-            stored = await self.repo.get_report(report["id"])
-            assert stored is not None
+        stored = await self.repo.get_report(report["id"])
+        if stored is not None:
             if stored.get("reporter_id") != person.id:
                 raise Conflict("a different report with this id exists", field="id")
             doc = stored
         await self.publisher.publish(self._report_event(doc))
-        return report["id"], created
+        return report["id"], stored is None
 
     def _report_event(self, doc: Document) -> ReportSubmitted:
         data = ReportSubmittedData(
@@ -313,7 +357,8 @@ class IncidentsService:
 
     async def ingest_hotspots(self, parsed: ParsedHotspots) -> dict[str, Any]:
         """Drop low-confidence rows, cluster the rest, publish one satellite report per cluster
-        inside the district. Re-uploading a file makes the same report ids (idempotent)."""
+        inside the district (the reports consumer stores them). Re-uploading a file makes the
+        same report ids (idempotent)."""
         from services.incidents.domain.hotspots import cluster
 
         kept = [r for r in parsed.rows if not is_low_confidence(r, self.policy)]
@@ -348,7 +393,6 @@ class IncidentsService:
                     "pixels": c.pixels,
                 }
             )
-        await self.repo.insert_reports(docs)
         await self.publisher.publish_many([self._report_event(d) for d in docs])
         return {
             "accepted": len(kept) - outside,
@@ -385,6 +429,7 @@ class IncidentsService:
         Idempotent: a redelivered report finds the incident it opened or joined among the
         candidates (merging it again changes nothing), and opening twice loses the claim of
         version 0 of the incident derived from the report id."""
+        events = await self._store_reports(events)
         cells = [
             merging.cells_within(
                 self.policy.family_of(e.data.type),
@@ -411,6 +456,45 @@ class IncidentsService:
                 raise result
         if opening:
             await self._opened_lane.run(list(opening.values()))
+
+    async def _store_reports(self, events: Sequence[ReportSubmitted]) -> list[ReportSubmitted]:
+        """Store the batch's reports (with the other partitions' of this fetch, in one insert);
+        returns the events to handle. An id stored already (a resend, a redelivery) is handled
+        as stored: the first report of an id wins. One whose id holds another reporter's report
+        (two different reports raced on one id at the intake) is dropped and counted."""
+        items = [_Report(report_doc(e)) for e in events]
+        await self._reports_lane.run(items)
+        again = {str(i.doc["_id"]) for i in items if not i.inserted}
+        if not again:
+            return list(events)
+        stored = await self.repo.get_reports(sorted(again))
+        out: list[ReportSubmitted] = []
+        for event, item in zip(events, items, strict=True):
+            if item.inserted:
+                out.append(event)
+                continue
+            doc = stored.get(event.data.report_id)
+            if doc is None:  # cannot be: the insert raises unless the id is stored
+                raise RuntimeError(f"report {event.data.report_id} is not stored")
+            if doc.get("reporter_id") != event.data.reporter_id:
+                log.warning(
+                    "report id holds another reporter's report; dropped",
+                    extra={"report_id": event.data.report_id, "event_id": str(event.id)},
+                )
+                reports_dropped_total.inc()
+                continue
+            out.append(self._report_event(doc))
+        return out
+
+    async def _insert_reports(self, items: list[_Report]) -> None:
+        """The reports lane's flush: one insert of every id's first report; idempotent."""
+        first: dict[str, _Report] = {}
+        for item in items:
+            first.setdefault(str(item.doc["_id"]), item)
+        inserted = await self.repo.insert_reports([i.doc for i in first.values()])
+        for item in items:
+            key = str(item.doc["_id"])
+            item.inserted = first[key] is item and key in inserted
 
     async def _take_report(
         self, report: ReportFacts, opening: dict[str, _Opening], reads: _BatchReads

@@ -308,17 +308,9 @@ class IncidentsRepository:
 
     # --- reports --------------------------------------------------------------------------------
 
-    async def insert_report(self, doc: Document) -> bool:
-        """Store a report; False when one with this id is already stored."""
-        try:
-            await with_busy_retry(lambda: self.db[REPORTS].insert_one(doc))
-            return True
-        except DuplicateKeyError:
-            return False
-
-    async def insert_reports(self, docs: Sequence[Document]) -> None:
-        for doc in docs:
-            await self.insert_report(doc)
+    async def insert_reports(self, docs: Sequence[Document]) -> set[str]:
+        """Store reports in one insert; returns the ids this call stored (the others were there)."""
+        return await insert_new(self.db[REPORTS], docs) if docs else set()
 
     async def link_reports(self, links: Sequence[tuple[str, str]], at: datetime) -> None:
         """`link_report` for many (report id, incident id) in one insert."""
@@ -328,6 +320,11 @@ class IncidentsRepository:
 
     async def get_report(self, report_id: str) -> Document | None:
         return await self.db[REPORTS].find_one({"_id": report_id})
+
+    async def get_reports(self, report_ids: Sequence[str]) -> dict[str, Document]:
+        """Reports by id, each read by exact `_id` (`$in` scans on FerretDB)."""
+        docs = await asyncio.gather(*(self.get_report(i) for i in report_ids))
+        return {str(d["_id"]): d for d in docs if d is not None}
 
     async def link_report(self, report_id: str, incident_id: str, at: datetime) -> None:
         try:

@@ -90,6 +90,52 @@ async def test_report_becomes_incident_in_its_village_and_duplicate_joins_it(
     assert updated[0].data.incident.report_ids == (first["id"], dup["id"])
 
 
+async def test_an_id_holding_another_reporters_report_is_refused_and_the_first_stored_wins(
+    settings_for: Callable[..., Any], token: Callable[[str], str]
+) -> None:
+    """The intake stores nothing: the reports consumer does, in one insert per fetch. An id
+    already stored with another reporter is refused at the intake (409 naming `id`); two
+    different reports racing on one id before either is stored both get 202, and the consumer
+    keeps the first stored and drops the other: one report, in one incident, never two."""
+    from prometheus_client import REGISTRY
+
+    def dropped() -> float:
+        return REGISTRY.get_sample_value("hulin_reports_dropped_total") or 0.0
+
+    s = settings(settings_for)
+    before = dropped()
+    async with serve(create_app(s)) as srv, httpx.AsyncClient(base_url=srv.url) as c:
+        ranger = report_body("fire", description="ranger's")
+        public = {**ranger, "description": "public's"}
+        answers = await asyncio.gather(
+            c.post("/v1/reports", json=ranger, headers={"Authorization": token(RANGER)}),
+            c.post("/v1/reports", json=public, headers={"Authorization": token("pub-1")}),
+        )
+        codes = sorted(r.status_code for r in answers)
+        assert codes in ([202, 202], [202, 409]), [r.text for r in answers]
+        incident_id = await incident_of(c, ranger["id"], token(CHIEF))
+        stored = (
+            await c.get(f"/v1/reports/{ranger['id']}", headers={"Authorization": token(CHIEF)})
+        ).json()
+        winner = {RANGER: "ranger's", "pub-1": "public's"}
+        assert stored["description"] == winner[stored["reporter_id"]]
+        got = (
+            await c.get(f"/v1/incidents/{incident_id}", headers={"Authorization": token(CHIEF)})
+        ).json()
+        assert got["report_ids"] == [ranger["id"]]
+        if codes == [202, 202]:
+            await wait_until(lambda: dropped() == before + 1, timeout_s=10)
+        # Once stored, the id is refused to anyone but its reporter, and resent by its reporter.
+        loser = "pub-1" if stored["reporter_id"] == RANGER else RANGER
+        r = await c.post("/v1/reports", json=ranger, headers={"Authorization": token(loser)})
+        assert r.status_code == 409 and r.json()["errors"][0]["field"] == "id"
+        body = ranger if stored["reporter_id"] == RANGER else public
+        r = await c.post(
+            "/v1/reports", json=body, headers={"Authorization": token(stored["reporter_id"])}
+        )
+        assert r.status_code == 202
+
+
 async def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     settings_for: Callable[..., Any], token: Callable[[str], str]
 ) -> None:
