@@ -7,12 +7,14 @@ Every write is idempotent through a unique key; nothing here decides who hears w
 FerretDB v1 (SQLite) pushes down no filter but an exact `{_id: <string>}`: every other query scans
 and decodes the whole collection. So the hot path (an incident event → alert + notifications) only
 inserts (unique-index checks are SQLite's) and reads by exact `_id`: an alert's `_id` is its place
-in the district's sequence (`alert_id`), the last number this process stored is kept in memory, and
-notifications are written in one `insert_many` per batch. Updates and deletes scan as well, even
-by exact `_id`, so the event path never updates: what happens to existing notifications (a merged
-report, facts, an acknowledgement) is appended to the subject's numbered change log and folded in
-when notifications are read. Scans remain only on rare paths (a duplicate key, a reconnecting
-stream's catch-up, listings, a person marking a notification read).
+in the district's sequence (`alert_id`), the last number this process stored is kept in memory (a
+number another replica took meanwhile is read past by exact `_id`), and notifications are written
+in one `insert_many` per batch. Updates and deletes scan as well, even by exact `_id`, so the event
+path never updates: what happens to existing notifications (a merged report, facts, an
+acknowledgement) is appended to the subject's numbered change log and folded in when notifications
+are read. Scans remain only on rare paths (the first alert of a district this process numbers, a
+redelivered event's alert, a reconnecting stream's catch-up, listings, a person marking a
+notification read).
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 DUPLICATE_KEY = 11000
+# FerretDB v1 (1.24, handler/msg_insert.go) inserts an ordered insert 100 documents at a time and,
+# after a duplicate key in one hundred, goes on with the next: an ordered insert of more than this
+# many documents may store some after the duplicate (measured: a duplicate at index 10 of 250
+# stored 0-9 and 100-199). Sent in chunks of this size, an ordered insert stores a prefix.
+ORDERED_CHUNK = 100
+PROBES = 8  # alert numbers read at once (by exact `_id`) when looking for a district's highest
 
 
 def change_id(subject_id: str, n: int) -> str:
@@ -156,18 +164,31 @@ def ack_entry(by: str, at: datetime, facts: Mapping[str, Any], now: datetime) ->
 
 
 async def insert_many_ordered(collection: Any, docs: Sequence[Document]) -> int:
-    """Inserts the documents in order, in one round trip, stopping at the first duplicate key;
-    returns how many were stored (a prefix of `docs`). Other errors raise."""
-    if not docs:
-        return 0
-    try:
-        await collection.insert_many(list(docs), ordered=True)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if not errors or errors[0].get("code") != DUPLICATE_KEY:
-            raise
-        return int(errors[0]["index"])
-    return len(docs)
+    """Inserts the documents in order, stopping at the first duplicate key; returns how many were
+    stored (a prefix of `docs`). One round trip per `ORDERED_CHUNK` documents (FerretDB keeps
+    no larger ordered insert a prefix). Other errors raise."""
+    stored = 0
+    for start in range(0, len(docs), ORDERED_CHUNK):
+        chunk = list(docs[start : start + ORDERED_CHUNK])
+        try:
+            await collection.insert_many(chunk, ordered=True)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or errors[0].get("code") != DUPLICATE_KEY:
+                raise
+            index = int(errors[0]["index"])
+            if int(exc.details.get("nInserted", index)) != index:
+                raise  # documents after the duplicate went in too: no prefix, never guess one
+            return stored + index
+        stored += len(chunk)
+    return stored
+
+
+def between(low: int, high: int, k: int) -> list[int]:
+    """Up to `k` numbers strictly between `low` and `high`, evenly spread (all when they fit)."""
+    if high - low - 1 <= k:
+        return list(range(low + 1, high))
+    return [low + j * (high - low) // (k + 1) for j in range(1, k + 1)]
 
 
 async def insert_many_new(collection: Any, docs: Sequence[Document]) -> set[str]:
@@ -346,6 +367,11 @@ class NotifyRepository:
     async def alert_by_event(self, event_id: str) -> Document | None:
         return await self.db[ALERTS].find_one({"event_id": event_id})
 
+    async def alerts_by_event(self, event_ids: Collection[str]) -> dict[str, Document]:
+        """The stored alerts of these events, by event id (a scan: the redelivery path only)."""
+        cursor = self.db[ALERTS].find({"event_id": {"$in": list(event_ids)}})
+        return {str(d["event_id"]): d async for d in cursor}
+
     async def insert_alert_numbered(self, doc: Document, *, max_tries: int = 100) -> Document:
         """Stores the alert of one event with the next sequence number of its district, or returns
         the alert already stored for that event (a redelivery, or another replica was first)."""
@@ -355,57 +381,116 @@ class NotifyRepository:
         self, docs: Sequence[Document], *, max_tries: int = 100
     ) -> list[Document]:
         """Stores each event's alert with the next sequence numbers of its district, in order and
-        in one insert, or returns the alert already stored for an event (a redelivery, or another
-        replica was first).
+        in one ordered insert (in chunks of `ORDERED_CHUNK`), or returns the alert already stored
+        for an event (a redelivery, or another replica was first); the result follows `docs`.
 
         The number is "highest + 1", made unique by the `_id` (district:seq) and the event by the
         `event_id` index: FerretDB v1 has no atomic findAndModify/$inc, but a unique insert is
-        atomic. An ordered insert stops at the first duplicate, so a number is only taken once
-        its predecessor exists: no gaps, commit order. The highest number is remembered in
-        memory; only a duplicate key (another replica took the number, or the event is stored
-        already) costs a scan to look again, for that alert, and the rest goes on in one insert."""
-        out: list[Document] = []
+        atomic. The invariant: an alert numbered n is inserted only when n − 1 is known stored
+        (or n = 1). The highest number of a district known here (`_last_seq`, else `max_seq` once)
+        is only ever a number this process stored or read stored, and an ordered insert (sent in
+        chunks FerretDB keeps ordered) stores a prefix, each alert after its predecessor. Alerts
+        are never deleted, so the stored numbers are always 1…N and any number read stored
+        vouches for all below it: reads made at different moments can only err low (a number
+        read missing may be stored a moment later), never high.
+
+        A duplicate key stops the insert at one alert, and FerretDB does not say which index
+        refused it (its message names the collection only), so its number is read by exact `_id`:
+        - stored, with this event: the event is stored already (another replica was first);
+        - stored, with another event: the number is taken; the district's highest is found by
+          exact `_id` reads forward from it (`PROBES` at once, see `_highest_from`), and the rest
+          of the batch goes on from there in one insert;
+        - missing: the duplicate was the event, stored under another number (a redelivery): one
+          scan finds the stored alerts of every event left in the batch; the number stays free.
+        Only the last case scans, and only once per batch."""
+        out: list[Document | None] = [None] * len(docs)
         async with self._numbering:
-            i = 0
-            while i < len(docs):
+            pending = list(range(len(docs)))  # the docs not stored or found yet, in order
+            stuck = 0  # duplicates in a row that neither stored nor found anything
+            while pending:
                 numbered: list[Document] = []
                 last: dict[str, int] = {}
-                for d in docs[i:]:
-                    district = d["district"]
+                for i in pending:
+                    district = docs[i]["district"]
                     if district not in last:
-                        known = self._last_seq.get(district)
-                        last[district] = (
-                            known if known is not None else await self.max_seq(district)
-                        )
+                        last[district] = await self._highest_known(district)
                     last[district] += 1
                     seq = last[district]
-                    numbered.append({**d, "_id": alert_id(district, seq), "seq": seq})
+                    numbered.append({**docs[i], "_id": alert_id(district, seq), "seq": seq})
                 stored = await insert_many_ordered(self.db[ALERTS], numbered)
-                for doc in numbered[:stored]:
+                for i, doc in zip(pending[:stored], numbered[:stored], strict=True):
+                    out[i] = doc
                     self._last_seq[doc["district"]] = doc["seq"]
-                out.extend(numbered[:stored])
-                i += stored
-                if i < len(docs):
-                    out.append(await self._insert_alert_alone(docs[i], max_tries))
-                    i += 1
-        return out
+                pending = pending[stored:]
+                if not pending:
+                    break
+                refused = numbered[stored]
+                held = await self._alert_holding(refused)
+                if held is None:  # the number is free: the event is stored under another one
+                    found = await self.alerts_by_event({docs[i]["event_id"] for i in pending})
+                    for i in pending:
+                        out[i] = found.get(docs[i]["event_id"])
+                    pending = [i for i in pending if out[i] is None]
+                    progress = bool(found)
+                elif held["event_id"] == refused["event_id"]:
+                    out[pending.pop(0)] = held
+                    progress = True
+                else:
+                    progress = stored > 0
+                stuck = 0 if progress else stuck + 1
+                if stuck >= max_tries:
+                    raise RuntimeError(f"could not number an alert of {refused['district']}")
+        return [d for d in out if d is not None]
 
-    async def _insert_alert_alone(self, doc: Document, max_tries: int) -> Document:
-        district = doc["district"]
-        for _ in range(max_tries):
-            self._last_seq.pop(district, None)
-            existing = await self.alert_by_event(doc["event_id"])
-            if existing is not None:
-                return existing
-            seq = await self.max_seq(district) + 1
-            numbered = {**doc, "_id": alert_id(district, seq), "seq": seq}
-            try:
-                await self.db[ALERTS].insert_one(numbered)
-            except DuplicateKeyError:
-                continue  # the number was taken by another replica, or the event came meanwhile
-            self._last_seq[district] = seq
-            return numbered
-        raise RuntimeError(f"could not number an alert of district {district}")
+    async def _highest_known(self, district: str) -> int:
+        """The highest number of the district known stored here (0: none); a scan the first time
+        this process numbers the district."""
+        if district not in self._last_seq:
+            self._last_seq[district] = await self.max_seq(district)
+        return self._last_seq[district]
+
+    async def _alert_holding(self, refused: Document) -> Document | None:
+        """The alert stored at the number an insert refused, or None if that number is free (the
+        duplicate was then the event's: a number stored at the insert would still be there). If
+        stored, the district's highest known number moves to the highest read stored."""
+        district, seq = refused["district"], int(refused["seq"])
+        probes = [seq, *(seq + (1 << k) for k in range(PROBES))]
+        seen = dict(zip(probes, await self._alerts_at(district, probes), strict=True))
+        held = seen[seq]
+        if held is not None:
+            highest = await self._highest_from(district, seen)
+            self._last_seq[district] = max(self._last_seq.get(district, 0), highest)
+        return held
+
+    async def _highest_from(self, district: str, seen: Mapping[int, Document | None]) -> int:
+        """The district's highest stored number, searched from the numbers `seen` (at least one
+        stored): the highest read stored, once the number after it was read missing. Galloping
+        (ever further past the highest stored) until a number is missing, then `PROBES` numbers
+        evenly between the highest stored and the lowest missing above it, all read at once.
+
+        Only a number read stored is returned: it vouches for every number below it. A number read
+        missing is only a bound for the search; it may be stored by the time the insert comes,
+        which then just meets another duplicate."""
+        low = max(n for n, doc in seen.items() if doc is not None)
+        high = min((n for n, doc in seen.items() if doc is None and n > low), default=None)
+        reach = 1 << PROBES
+        while high is None or high > low + 1:
+            if high is None:
+                probes = [low + reach * (1 << k) for k in range(PROBES)]
+                reach <<= PROBES
+            else:
+                probes = between(low, high, PROBES)
+            docs = await self._alerts_at(district, probes)
+            low = max([low, *(n for n, doc in zip(probes, docs, strict=True) if doc is not None)])
+            missing = [n for n, doc in zip(probes, docs, strict=True) if doc is None and n > low]
+            if high is not None and high > low:
+                missing.append(high)
+            high = min(missing, default=None)
+        return low
+
+    async def _alerts_at(self, district: str, seqs: Sequence[int]) -> list[Document | None]:
+        """Alerts at these numbers, read at once by exact `_id` (None where missing)."""
+        return list(await asyncio.gather(*(self.alert_at(district, n) for n in seqs)))
 
     async def alert_at(self, district: str, seq: int) -> Document | None:
         """Alert number `seq` of the district, by exact `_id` (the one cheap query on FerretDB)."""

@@ -5,9 +5,13 @@ redelivered event interleave."""
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.repository import ALERTS, INDEXES, NotifyRepository
 from services.notify.settings import NotifySettings
@@ -54,3 +58,137 @@ async def test_two_replicas_number_one_districts_alerts_without_gaps_or_twice(
         for c in clients:
             await c.drop_database(settings.database_name)
             await c.close()
+
+
+@asynccontextmanager
+async def two_replicas(
+    settings_for: Callable[..., NotifySettings],
+) -> AsyncIterator[tuple[NotifyRepository, NotifyRepository, AsyncDatabase[dbmod.Document]]]:
+    """Two repositories (two memories, two clients) on one store, as two notify replicas."""
+    settings = settings_for(NotifySettings)
+    clients = [dbmod.connect(settings) for _ in range(2)]
+    try:
+        dbs = [dbmod.database(c, settings) for c in clients]
+        await dbmod.ensure_indexes(dbs[0], INDEXES)
+        yield NotifyRepository(dbs[0]), NotifyRepository(dbs[1]), dbs[0]
+    finally:
+        for c in clients:
+            await c.drop_database(settings.database_name)
+            await c.close()
+
+
+async def numbering(db: AsyncDatabase[dbmod.Document]) -> dict[str, int]:
+    """Event id → its alert's number; asserts one alert per event and 1…n without gaps."""
+    docs = [d async for d in db[ALERTS].find({"district": DISTRICT})]
+    by_event = {d["event_id"]: int(d["seq"]) for d in docs}
+    assert len(by_event) == len(docs)
+    assert sorted(by_event.values()) == list(range(1, len(docs) + 1))
+    return by_event
+
+
+def new_events(n: int) -> list[str]:
+    return [str(uuid.uuid4()) for _ in range(n)]
+
+
+async def test_an_alert_on_a_number_the_other_replica_took_goes_after_its_alerts(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    async with two_replicas(settings_for) as (first, second, db):
+        await first.insert_alerts_numbered([alert(e) for e in new_events(3)])  # first knows 3
+        await second.insert_alerts_numbered([alert(e) for e in new_events(1)])  # 4
+        [a, b] = new_events(2)
+
+        out = await first.insert_alerts_numbered([alert(a), alert(b)])
+
+        assert [d["seq"] for d in out] == [5, 6]
+        # far past what the first reads at once (1, 2, 4 … 128 numbers on): it reads on
+        for _ in range(3):
+            await second.insert_alerts_numbered([alert(e) for e in new_events(100)])  # 7…306
+        [c] = new_events(1)
+        assert [d["seq"] for d in await first.insert_alerts_numbered([alert(c)])] == [307]
+        assert (await numbering(db))[c] == 307
+
+
+async def test_a_redelivered_event_numbered_below_gets_its_alert_and_takes_no_number(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    async with two_replicas(settings_for) as (first, second, db):
+        events = new_events(5)
+        await first.insert_alerts_numbered([alert(e) for e in events])  # 1…5
+        await second.insert_alerts_numbered([alert(e) for e in new_events(1)])  # 6
+        [fresh] = new_events(1)
+
+        out = await second.insert_alerts_numbered([alert(events[1]), alert(fresh)])
+
+        assert [(d["event_id"], d["seq"]) for d in out] == [(events[1], 2), (fresh, 7)]
+        assert len(await numbering(db)) == 7
+
+
+async def test_a_redelivered_event_on_the_very_number_tried_gets_its_alert(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    async with two_replicas(settings_for) as (first, second, db):
+        await first.insert_alerts_numbered([alert(e) for e in new_events(3)])  # first knows 3
+        [taken] = new_events(1)
+        await second.insert_alerts_numbered([alert(taken)])  # 4, the first's next number
+        [fresh] = new_events(1)
+
+        out = await first.insert_alerts_numbered([alert(taken), alert(fresh)])
+
+        assert [(d["event_id"], d["seq"]) for d in out] == [(taken, 4), (fresh, 5)]
+        assert len(await numbering(db)) == 5
+
+
+async def test_taken_numbers_and_redeliveries_in_one_batch_keep_one_alert_per_event_in_order(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    async with two_replicas(settings_for) as (first, second, db):
+        early = new_events(3)
+        await first.insert_alerts_numbered([alert(e) for e in early])  # 1…3
+        await second.insert_alerts_numbered([alert(e) for e in new_events(1)])  # 4
+        later = new_events(4)
+        await first.insert_alerts_numbered([alert(e) for e in later])  # 5…8; second knows 4
+        n1, n2, n3 = new_events(3)
+        batch = [n1, early[1], n2, later[1], n3, n2]  # n2 twice: a redelivery within the batch
+
+        out = await second.insert_alerts_numbered([alert(e) for e in batch])
+
+        assert [d["event_id"] for d in out] == batch
+        assert [d["seq"] for d in out] == [9, 2, 10, 6, 11, 10]
+        assert len(await numbering(db)) == 11
+
+
+async def test_a_batch_of_over_a_hundred_alerts_meeting_a_taken_number_leaves_no_gap(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    # FerretDB v1 goes on after a duplicate key with the next hundred of an ordered insert
+    async with two_replicas(settings_for) as (first, second, db):
+        await first.insert_alerts_numbered([alert(e) for e in new_events(3)])  # first knows 3
+        await second.insert_alerts_numbered([alert(e) for e in new_events(20)])  # 4…23
+        events = new_events(250)
+
+        out = await first.insert_alerts_numbered([alert(e) for e in events])
+
+        assert [d["seq"] for d in out] == list(range(24, 274))
+        assert len(await numbering(db)) == 273
+
+
+async def test_two_replicas_racing_large_batches_with_redeliveries_number_without_gaps(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    async with two_replicas(settings_for) as (first, second, db):
+        rng = random.Random(7)
+        events = new_events(1200)
+        done: list[str] = []
+
+        async def batches(repo: NotifyRepository, ids: list[str]) -> None:
+            for i in range(0, len(ids), 150):
+                again = rng.sample(done, min(len(done), 5))  # redelivered, either replica's
+                batch = [*ids[i : i + 75], *again, *ids[i + 75 : i + 150]]
+                out = await repo.insert_alerts_numbered([alert(e) for e in batch])
+                assert [d["event_id"] for d in out] == batch
+                done.extend(ids[i : i + 150])
+
+        await asyncio.gather(batches(first, events[0::2]), batches(second, events[1::2]))
+
+        assert set(await numbering(db)) == set(events)
