@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -242,12 +242,28 @@ class _Report:
 
 
 @dataclass
-class _Opening:
-    """An incident a batch of reports opens, as it stands after the batch's later reports."""
+class _Change:
+    """An incident a batch of reports opens (`base` 0) or joins (`base`: the stored version it
+    read), as it stands after the batch's later reports; stored with the batch, in one claim
+    of `base` (the versions in between never reach the store)."""
 
     incident: Incident
     events: list[Event]
-    report_ids: list[str]
+    reports: list[ReportFacts]
+    base: int = 0
+    read_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def opens(self) -> bool:
+        return self.base == 0
+
+    @property
+    def changed(self) -> bool:
+        return self.incident.version > self.base
+
+    @property
+    def change_id(self) -> str:
+        return f"{self.incident.id}:{self.base}"
 
 
 class _BatchReads:
@@ -297,10 +313,13 @@ class IncidentsService:
         self._next_rescan_shard: int | None = None
         self._fire_limit = asyncio.Semaphore(settings.escalation_concurrency)
         self._report_groups = asyncio.Semaphore(settings.report_concurrency)
-        # the incidents opened by the partitions of one fetch, stored in one set of bulk writes
-        self._opened_lane: Lane[_Opening] = Lane(self._store_opened)
+        # the incidents the partitions of one fetch open or join, stored in one set of bulk writes
+        self._changes_lane: Lane[_Change] = Lane(self._store_changes)
         # the reports of one fetch's partitions, stored in one insert
         self._reports_lane: Lane[_Report] = Lane(self._insert_reports)
+        # published changes leave the outbox in the background, many in one delete
+        self._published_lane: Lane[str] = Lane(self.repo.mark_published)
+        self._tidying: set[asyncio.Task[None]] = set()
 
     # --- placement ------------------------------------------------------------------------------
 
@@ -309,25 +328,19 @@ class IncidentsService:
 
     # --- intake ---------------------------------------------------------------------------------
 
-    async def submit_report(self, *, person: Person, report: dict[str, Any]) -> tuple[str, bool]:
-        """Put the report on Kafka keyed by village (acked by the broker before the 202: it is
-        not lost); the reports consumer stores it with its batch, in one insert per fetch. A
-        resend of a stored id republishes the stored report (same event id) and changes
-        nothing; an id that holds another person's report is refused. (id, first time)
+    async def submit_report(self, *, person: Person, report: dict[str, Any]) -> str:
+        """Put the report on Kafka keyed by village, acked by the broker before the 202 (it is
+        not lost); the reports consumer stores it with its batch, in one insert per fetch.
 
-        The intake writes nothing: a write per report was the largest store cost of a report
-        (FerretDB's SQLite takes one write at a time, and the consumer's writes queued behind
-        them). Two different reports racing on one id before either is stored are settled by
-        the consumer: the first stored wins, the other is dropped (`_store_reports`)."""
+        The intake answers from the request alone, without a store round trip: one per report
+        (an insert, then a read by `_id`) was the largest store cost of a report, and FerretDB
+        serves one command at a time per core. So an id is settled by the consumer: the first
+        report stored under it wins; a resend by its reporter changes nothing, and a report of
+        another person under a taken id is dropped and counted (`_store_reports`)."""
         doc = {**report, "_id": report["id"]}
         del doc["id"]
-        stored = await self.repo.get_report(report["id"])
-        if stored is not None:
-            if stored.get("reporter_id") != person.id:
-                raise Conflict("a different report with this id exists", field="id")
-            doc = stored
         await self.publisher.publish(self._report_event(doc))
-        return report["id"], stored is None
+        return str(report["id"])
 
     def _report_event(self, doc: Document) -> ReportSubmitted:
         data = ReportSubmittedData(
@@ -429,23 +442,33 @@ class IncidentsService:
         Idempotent: a redelivered report finds the incident it opened or joined among the
         candidates (merging it again changes nothing), and opening twice loses the claim of
         version 0 of the incident derived from the report id."""
-        events = await self._store_reports(events)
-        cells = [
-            merging.cells_within(
-                self.policy.family_of(e.data.type),
-                e.data.lat,
-                e.data.lon,
-                self.policy.window_for(e.data.type)[0],
-            )
-            for e in events
-        ]
-        opening: dict[str, _Opening] = {}
-        reads = _BatchReads(await self.repo.cells([k for keys in cells for k in keys]), self.repo)
+
+        def cells_of(batch: Sequence[ReportSubmitted]) -> list[list[str]]:
+            return [
+                merging.cells_within(
+                    self.policy.family_of(e.data.type),
+                    e.data.lat,
+                    e.data.lon,
+                    self.policy.window_for(e.data.type)[0],
+                )
+                for e in batch
+            ]
+
+        # Storing the reports and reading their merge cells are independent: at the same time.
+        cells = cells_of(events)
+        (kept, as_sent), read = await asyncio.gather(
+            self._store_reports(events), self.repo.cells([k for keys in cells for k in keys])
+        )
+        if not as_sent:  # a report was dropped, or is handled as stored before: read for those
+            events, cells = kept, cells_of(kept)
+            read = await self.repo.cells([k for keys in cells for k in keys])
+        batch: dict[str, _Change] = {}
+        reads = _BatchReads(read, self.repo)
 
         async def in_order(group: list[int]) -> None:
             async with self._report_groups:
                 for i in group:
-                    await self._take_report(report_facts(events[i]), opening, reads)
+                    await self._take_report(report_facts(events[i]), batch, reads)
 
         groups = merging.independent_groups(cells)
         # Every group finishes before a failure is raised: the runner retries the batch, and a
@@ -454,19 +477,21 @@ class IncidentsService:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        if opening:
-            await self._opened_lane.run(list(opening.values()))
+        if batch:
+            await self._changes_lane.run(list(batch.values()))
 
-    async def _store_reports(self, events: Sequence[ReportSubmitted]) -> list[ReportSubmitted]:
+    async def _store_reports(
+        self, events: Sequence[ReportSubmitted]
+    ) -> tuple[list[ReportSubmitted], bool]:
         """Store the batch's reports (with the other partitions' of this fetch, in one insert);
-        returns the events to handle. An id stored already (a resend, a redelivery) is handled
-        as stored: the first report of an id wins. One whose id holds another reporter's report
-        (two different reports raced on one id at the intake) is dropped and counted."""
+        returns the events to handle, and whether they are the events as sent. An id stored
+        already (a resend, a redelivery) is handled as stored: the first report of an id wins.
+        One whose id holds another reporter's report is dropped and counted."""
         items = [_Report(report_doc(e)) for e in events]
         await self._reports_lane.run(items)
         again = {str(i.doc["_id"]) for i in items if not i.inserted}
         if not again:
-            return list(events)
+            return list(events), True
         stored = await self.repo.get_reports(sorted(again))
         out: list[ReportSubmitted] = []
         for event, item in zip(events, items, strict=True):
@@ -484,7 +509,7 @@ class IncidentsService:
                 reports_dropped_total.inc()
                 continue
             out.append(self._report_event(doc))
-        return out
+        return out, False
 
     async def _insert_reports(self, items: list[_Report]) -> None:
         """The reports lane's flush: one insert of every id's first report; idempotent."""
@@ -497,42 +522,40 @@ class IncidentsService:
             item.inserted = first[key] is item and key in inserted
 
     async def _take_report(
-        self, report: ReportFacts, opening: dict[str, _Opening], reads: _BatchReads
+        self, report: ReportFacts, batch: dict[str, _Change], reads: _BatchReads
     ) -> None:
-        """Decide one report: join a stored incident (written now), join one this batch opens,
-        or open one (written with the batch)."""
-        candidates = await self._candidates(report, reads)
-        candidates += [o.incident for o in opening.values()]
+        """Decide one report: join an incident (stored, or one this batch opens or joined
+        already) in memory, or open one; the batch stores what changed at the end. Reports of
+        one incident are decided one after another (one group), so a burst of reports on one
+        fire costs one claim and one write of the incident, not three writes per report."""
+        candidates = await self._candidates(report, reads, batch)
         target = merging.find_merge_target(candidates, report, self.policy)
-        if target is not None and target.id in opening:
-            o = opening[target.id]
-            outcome = self._merge(o.incident, report)
-            if outcome.changed:
-                version = o.incident.version + 1
-                o.incident = outcome.incident.model_copy(update={"version": version})
-                producer = self.settings.service
-                o.events += [event_for(n, o.incident, producer) for n in outcome.notices]
-            o.report_ids.append(report.id)
-            return
+        if target is not None and target.id not in batch:
+            batch[target.id] = _Change(target, [], [], base=target.version)
         if target is not None:
-            try:
-                outcome = await self._mutate(target.id, lambda inc: self._merge(inc, report))
-                await self.repo.link_report(report.id, outcome.incident.id, self.clock.now())
-                return
-            except _NotOpen:
-                pass
-        own_id = incident_id_for(report.id)
-        if own_id in opening:  # the same report twice in one batch
-            opening[own_id].report_ids.append(report.id)
+            change = batch[target.id]
+            outcome = merging.merge_into(
+                change.incident, report, policy=self.policy, now=self.clock.now()
+            )
+            if outcome.changed:
+                version = change.incident.version + 1
+                change.incident = outcome.incident.model_copy(update={"version": version})
+                producer = self.settings.service
+                change.events += [event_for(n, change.incident, producer) for n in outcome.notices]
+            change.reports.append(report)
             return
-        opening[own_id] = await self._open(report, own_id, reads)
+        own_id = incident_id_for(report.id)
+        if own_id in batch:  # the same report twice in one batch
+            batch[own_id].reports.append(report)
+            return
+        batch[own_id] = await self._open(report, own_id, reads)
 
     def _merge(self, incident: Incident, report: ReportFacts) -> Outcome:
         if not incident.is_open:
             raise _NotOpen
         return merging.merge_into(incident, report, policy=self.policy, now=self.clock.now())
 
-    async def _open(self, report: ReportFacts, incident_id: str, reads: _BatchReads) -> _Opening:
+    async def _open(self, report: ReportFacts, incident_id: str, reads: _BatchReads) -> _Change:
         now = self.clock.now()
         placement = self._placement_of(report)
         nearest = None
@@ -557,34 +580,60 @@ class IncidentsService:
         )
         incident = outcome.incident.model_copy(update={"version": 1})
         events = [event_for(n, incident, self.settings.service) for n in outcome.notices]
-        return _Opening(incident, events, [report.id])
+        return _Change(incident, events, [report])
 
-    async def _store_opened(self, opened: list[_Opening]) -> None:
-        """Store the incidents batches opened (those of the partitions handled at the same time,
-        together): claim version 0 of each, write, publish, file each in its merge cell, link
-        the reports. One that is already claimed was opened before (a redelivery after a crash):
-        the relay publishes what was left, and the cell and links below are idempotent."""
-        if not opened:
+    async def _store_changes(self, changes: list[_Change]) -> None:
+        """Store what batches opened and joined (those of the partitions handled at the same
+        time, together): claim the base version of each changed incident, write, publish, file
+        each opened one in its merge cell, link the reports. Bulk writes: FerretDB's SQLite
+        takes one write at a time.
+
+        An opening already claimed was opened before (a redelivery after a crash): the relay
+        publishes what was left, and the cell and links are idempotent. A join whose claim is
+        lost (someone changed the incident since the batch read it: an escalation, an
+        acknowledgement, another partition's batch), or whose read is too old to trust, is
+        done again report by report on a fresh read (`_rejoin`)."""
+        if not changes:
             return
         now = self.clock.now()
+        first: dict[str, _Change] = {}
+        again: list[_Change] = []
+        stale = time.monotonic() - self.settings.change_retention_s / 2
+        for c in changes:
+            if c.incident.id in first or (not c.opens and c.read_at < stale):
+                again.append(c)  # two partitions' batches on one incident: the first goes now
+            else:
+                first[c.incident.id] = c
+        kept = list(first.values())
+        to_commit = [c for c in kept if c.changed]
         won = await self.repo.commit_many(
             [
-                (0, to_doc(o.incident, self.policy), [e.model_dump(mode="json") for e in o.events])
-                for o in opened
+                (
+                    c.base,
+                    to_doc(c.incident, self.policy),
+                    [e.model_dump(mode="json") for e in c.events],
+                )
+                for c in to_commit
             ],
             at=now,
         )
-        mine = [o for o in opened if f"{o.incident.id}:0" in won]
-        for o in mine:
-            self.timers.schedule(o.incident.id, escalation.next_timer_at(self.policy, o.incident))
+        mine = [c for c in to_commit if c.change_id in won]
+        again += [c for c in to_commit if not c.opens and c.change_id not in won]
+        for c in kept:
+            if c.change_id in won or not c.changed:
+                self.timers.schedule(
+                    c.incident.id, escalation.next_timer_at(self.policy, c.incident)
+                )
 
         async def publish() -> None:
             try:
-                await self.publisher.publish_many([e for o in mine for e in o.events])
-                await self.repo.mark_published([f"{o.incident.id}:0" for o in mine])
+                await self.publisher.publish_many([e for c in mine for e in c.events])
             except Exception:
                 log.warning("publish failed; the relay will retry", exc_info=True)
+            else:
+                self._forget_published([c.change_id for c in mine])
 
+        linked = [c for c in kept if c not in again]
         # Independent writes, at the same time: the batch (and the reports behind it) waits for
         # the slowest of them, not for their sum.
         results = await asyncio.gather(
@@ -592,22 +641,39 @@ class IncidentsService:
             self.repo.file_in_cells(
                 [
                     (
-                        merging.cell_of(o.incident.family, o.incident.lat, o.incident.lon),
-                        o.incident.id,
-                        o.incident.lat,
-                        o.incident.lon,
+                        merging.cell_of(c.incident.family, c.incident.lat, c.incident.lon),
+                        c.incident.id,
+                        c.incident.lat,
+                        c.incident.lon,
                     )
-                    for o in opened
+                    for c in kept
+                    if c.opens
                 ]
             ),
-            self.repo.link_reports(
-                [(rid, o.incident.id) for o in opened for rid in o.report_ids], now
-            ),
+            self.repo.link_reports([(r.id, c.incident.id) for c in linked for r in c.reports], now),
             return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        await self._rejoin(again)
+
+    async def _rejoin(self, changes: list[_Change]) -> None:
+        """The reports of joins that could not be stored as decided, each again on a fresh read
+        of its incident (merging a report twice changes nothing); one whose incident closed
+        meanwhile opens its own."""
+        for change in changes:
+            for report in change.reports:
+                try:
+                    outcome = await self._mutate(
+                        change.incident.id, lambda inc, r=report: self._merge(inc, r)
+                    )
+                except _NotOpen:
+                    fresh = _BatchReads({}, self.repo)
+                    opened = await self._open(report, incident_id_for(report.id), fresh)
+                    await self._store_changes([opened])
+                    continue
+                await self.repo.link_report(report.id, outcome.incident.id, self.clock.now())
 
     def _placement_of(self, report: ReportFacts) -> Placement:
         """The village the intake placed the report in; neighbours from the org directory."""
@@ -625,7 +691,12 @@ class IncidentsService:
                 near_district_boundary=True,
             )
 
-    async def _candidates(self, report: ReportFacts, reads: _BatchReads) -> list[Incident]:
+    async def _candidates(
+        self, report: ReportFacts, reads: _BatchReads, batch: dict[str, _Change]
+    ) -> list[Incident]:
+        """The open incidents the report could join: those filed in its merge cells within its
+        distance (read now, unless the batch holds them) and every one the batch holds, as the
+        batch left it."""
         family = self.policy.family_of(report.type)
         distance_m, _ = self.policy.window_for(report.type)
         members = reads.members(merging.cells_within(family, report.lat, report.lon, distance_m))
@@ -634,10 +705,11 @@ class IncidentsService:
         near = [
             iid
             for iid, m in members.items()
-            if haversine_m(report.lat, report.lon, m["lat"], m["lon"]) <= distance_m
+            if iid not in batch
+            and haversine_m(report.lat, report.lon, m["lat"], m["lon"]) <= distance_m
         ]
         docs = await asyncio.gather(*(self.repo.get_incident(i) for i in near))
-        out: list[Incident] = []
+        out: list[Incident] = [c.incident for c in batch.values()]
         for iid, doc in zip(near, docs, strict=True):
             if doc is None:
                 continue
@@ -827,11 +899,27 @@ class IncidentsService:
         except Exception:
             log.warning("publish failed; the relay will retry", exc_info=True)
             return True
-        try:
-            await self.repo.mark_published([change_id])
-        except Exception:
-            log.warning("could not mark change published; the relay will", exc_info=True)
+        self._forget_published([change_id])
         return True
+
+    def _forget_published(self, change_ids: list[str]) -> None:
+        """Take published changes out of the outbox in the background: neither a batch of
+        reports nor an escalation waits for the delete (a store write). If it never happens
+        (a crash, the store away), the relay publishes the change again after its grace, with
+        the same event ids, which every consumer drops as seen."""
+        if not change_ids:
+            return
+        task = asyncio.create_task(self._published_lane.run(change_ids), name="outbox-tidy")
+        self._tidying.add(task)
+        task.add_done_callback(self._tidied)
+
+    def _tidied(self, task: asyncio.Task[None]) -> None:
+        self._tidying.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "could not take published changes out of the outbox; the relay will",
+                exc_info=task.exception(),
+            )
 
     # --- the escalation engine ------------------------------------------------------------------
 

@@ -158,12 +158,23 @@ class IncidentsRepository:
             await with_busy_retry(
                 lambda: self.db[OUTBOX].delete_many({"_id": {"$in": sorted(lost)}})
             )
-        docs: dict[int, list[Document]] = {}
+        new: dict[int, list[Document]] = {}
+        changed: list[Document] = []
         for record in records:
             if record["_id"] in claimed:
-                docs.setdefault(self._index(record["incident_id"]), []).append(record["doc"])
-        await asyncio.gather(*(self._write_new(self.db[shard_name(i)], d) for i, d in docs.items()))
+                if record["base_version"] == 0:
+                    new.setdefault(self._index(record["incident_id"]), []).append(record["doc"])
+                else:
+                    changed.append(record["doc"])
+        await asyncio.gather(
+            *(self._write_new(self.db[shard_name(i)], d) for i, d in new.items()),
+            *(self._replace(doc) for doc in changed),
+        )
         return claimed
+
+    async def _replace(self, doc: Document) -> None:
+        shard = self._shard(doc["_id"])
+        await with_busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
 
     async def _write_new(self, shard: AsyncCollection[Document], docs: list[Document]) -> None:
         """Write claimed documents: inserted in one go; one already there (a replay) replaced."""

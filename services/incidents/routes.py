@@ -116,8 +116,7 @@ async def submit_report(body: ReportIn, person: CurrentPerson, service: Service)
         "details": body.details,
         "pixels": None,
     }
-    report_id, _ = await service.submit_report(person=person, report=report)
-    return {"report_id": report_id}
+    return {"report_id": await service.submit_report(person=person, report=report)}
 
 
 @router.get("/reports/{report_id}")
