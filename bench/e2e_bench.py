@@ -203,7 +203,8 @@ class Phase:
     incidents_s: list[float] = field(default_factory=list)
     notify_s: list[float] = field(default_factory=list)
     # (sent at, s after the phase began; latency s): when in the run the slow ones were sent
-    samples: list[tuple[float, float]] = field(default_factory=list)
+    # per report: (sent, s since the phase began; e2e latency; incidents stage; notify stage)
+    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     accepted: list[str] = field(default_factory=list)
     post_latencies_s: list[float] = field(default_factory=list)
@@ -356,11 +357,12 @@ class E2E:
                 phase.lost.append(rid)
             else:
                 phase.latencies_s.append(seen - t_sent)
-                phase.samples.append((t_sent - phase.started, seen - t_sent))
                 opened_at, arrived = self.stream.stamp(iid) or (math.nan, math.nan)
                 if not math.isnan(opened_at):
                     phase.incidents_s.append(opened_at - phase.sent_wall[rid])
                     phase.notify_s.append(arrived - opened_at)
+                stages = (opened_at - phase.sent_wall[rid], arrived - opened_at)
+                phase.samples.append((t_sent - phase.started, seen - t_sent, *stages))
 
         await asyncio.gather(*(resolve(rid) for rid in phase.accepted))
         return phase
@@ -487,6 +489,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                       f"{r['per_unit']:7.3f}/report {r['ms_per_unit']:8.3f} ms/report "
                       f"{r['ms_each']:8.3f} ms each", flush=True)
             main_row = {**main.row(), "duration_s": args.duration}
+            if args.samples:
+                write_samples(Path(args.samples), main.samples)
             print(f"[e2e] main: {main_row}", flush=True)
             rss = system.rss_mb()
             stream_error = e2e.stream.error
@@ -545,6 +549,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def write_samples(path: Path, samples: list[tuple[float, float, float, float]]) -> None:
+    """The main run's reports as CSV, in the order sent: seconds since the run began, e2e
+    latency and its two stages (POST → incident opened, opened → on the stream) in ms; to see
+    when latency climbs (a burst, a background task) and where, not only how far."""
+    rows = "".join(
+        f"{t:.3f},{total * 1000:.1f},{inc * 1000:.1f},{notify * 1000:.1f}\n"
+        for t, total, inc, notify in sorted(samples)
+    )
+    path.write_text("sent_s,latency_ms,incidents_ms,notify_ms\n" + rows)
+    print(f"[e2e] samples of the main run: {path}", flush=True)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--rate", type=float, default=100.0, help="reports/s of the main run")
@@ -562,6 +578,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the same after each sweep step")
     p.add_argument("--plot", default="docs/latency.png")
     p.add_argument("--log-dir", default=None, help="write the services' logs here")
+    p.add_argument("--samples", default=None,
+                   help="write the main run's (sent_s, latency_ms) per report to this CSV")
     p.add_argument("--keep", action="store_true", help="keep the database and topics")
     p.add_argument("--dedicated", action="store_true",
                    help="run on a Kafka and FerretDB of its own (other ports, temporary state)")
