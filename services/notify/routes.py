@@ -109,7 +109,7 @@ async def alert_stream(
     catalog, offset = _views(request)
     language = _lang(request, lang)
     district = _district_of(org, person)
-    subscriber = hub.subscribe(person.unit)
+    subscriber = await hub.subscribe(person.unit)
 
     def frame(doc: Mapping[str, Any]) -> bytes:
         view = alert_view(doc, catalog, language, utc_offset_h=offset)

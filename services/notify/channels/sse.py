@@ -1,7 +1,7 @@
 """The live-stream channel: stored alerts fanned out to the SSE clients of this process.
 
-Several notify replicas may run, so the stream is fed from the stored alerts: each process tails the
-alerts collection by sequence (`AlertHub.poll`, asking for the next numbers by exact `_id` — the
+Several notify replicas may run, so the stream is fed from the stored alerts: each process with
+clients connected tails the alerts collection by sequence (`AlertHub.poll`, asking for the next numbers by exact `_id` — the
 only query FerretDB does not decode the whole collection for), and the local consumer also offers
 its own alerts at once for low latency; the hub drops duplicates by sequence. Every client has a
 bounded queue: a slow or dead client is dropped (it reconnects with Last-Event-ID and catches up
@@ -68,7 +68,15 @@ class AlertHub:
         self._quiet_polls = 0  # tail calls since one last found an alert stored elsewhere
 
     # ---- clients ------------------------------------------------------------------------------
-    def subscribe(self, unit: str) -> Subscriber:
+    async def subscribe(self, unit: str) -> Subscriber:
+        """A new client. The first after a time without clients sets the tail's cursor to the
+        highest stored number before the client reads its catch-up (Last-Event-ID) from the
+        store: what is stored after that reaches it through the tail, with no gap between."""
+        if self.cursor is None:
+            cursor = await self.repo.max_seq(self.district)
+            if self.cursor is None:
+                self.cursor = cursor
+                self._gaps.clear()
         sub = Subscriber(unit, asyncio.Queue(maxsize=self.queue_size))
         self.subscribers.add(sub)
         stream_clients.set(len(self.subscribers))
@@ -115,7 +123,16 @@ class AlertHub:
 
         Numbers are taken in order (each only once its predecessor exists), so the tail reads
         `cursor + 1`, `cursor + 2`, ... by exact id until one is missing. A number missing while a
-        later one exists (an insert lost or still in flight) is skipped after `gap_wait_s`."""
+        later one exists (an insert lost or still in flight) is skipped after `gap_wait_s`.
+
+        With no client connected to this process there is no tail: each look is a store read
+        per alert another replica stored, for nobody. The cursor is dropped, and the next first
+        client sets it again (`subscribe`)."""
+        if not self.subscribers:
+            self.cursor = None
+            self._gaps.clear()
+            self._quiet_polls = 0
+            return 0
         if self.cursor is None:
             self.cursor = await self.repo.max_seq(self.district)
             return 0

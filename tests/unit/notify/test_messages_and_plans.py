@@ -178,10 +178,14 @@ def test_overdue_plan_has_no_incident_and_the_village_chain(org: OrgDirectory) -
 
 
 async def test_a_slow_stream_client_is_dropped_and_never_blocks_the_others() -> None:
-    hub = AlertHub(None, "500114", queue_size=2, gap_wait_s=1)  # type: ignore[arg-type]
-    slow = hub.subscribe("500114")
-    fast = hub.subscribe("500114")
-    other_village = hub.subscribe("500114002001")
+    class NoAlertsYet:
+        async def max_seq(self, district: str) -> int:
+            return 0
+
+    hub = AlertHub(NoAlertsYet(), "500114", queue_size=2, gap_wait_s=1)  # type: ignore[arg-type]
+    slow = await hub.subscribe("500114")
+    fast = await hub.subscribe("500114")
+    other_village = await hub.subscribe("500114002001")
     received: list[int] = []
 
     async def drain() -> None:
