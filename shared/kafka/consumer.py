@@ -38,6 +38,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
+FETCH_MAX_WAIT_MS = 150  # the longest a fetch waits at the broker for data (see `start`)
+
 Handler = Callable[[Any], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
 
@@ -109,6 +111,13 @@ class ConsumerRunner:
             max_poll_records=self.max_records,
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            # A fetch leaves out the partitions whose records are still in hand, and the broker
+            # holds it until one of *its* partitions has data, or this long. With aiokafka's 500
+            # ms default, a partition handled a moment ago waited behind a fetch of quiet ones:
+            # reports sat up to half a second in Kafka at any rate (the e2e bench's 640 ms steps).
+            # Shorter waits mean smaller fetches and more store writes per report: 150 ms measured
+            # best for the p99 (see the commit).
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             session_timeout_ms=10000,
             heartbeat_interval_ms=2000,
             max_poll_interval_ms=600000,
