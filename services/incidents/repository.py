@@ -231,13 +231,9 @@ class IncidentsRepository:
         ids = list(change_ids)
         if not ids:
             return
-        # One delete per change, by exact `_id`, at the same time: FerretDB pushes down only an
-        # exact `_id` (indexed locally), and a `$in` made SQLite hold its one writer for a scan
-        # of the outbox (9.7 ms per delete in the e2e bench, against ~1 ms by `_id`).
-        outbox = self.db[OUTBOX]
-        await asyncio.gather(
-            *(with_busy_retry(lambda i=i: outbox.delete_one({"_id": i})) for i in ids)
-        )
+        # One delete for the lot: one round trip to the store's single writer, not one per change.
+        query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
+        await with_busy_retry(lambda: self.db[OUTBOX].delete_many(query))
 
     async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
         """Staged changes older than `before`, oldest first (the outbox holds only in-flight
