@@ -52,14 +52,19 @@ def report(service: IncidentsService, n: int) -> ReportSubmitted:
     )
 
 
+async def an_opened_incident(service: IncidentsService) -> tuple[ReportSubmitted, str]:
+    """A first report, handled alone: it opens the incident the tests' later reports join."""
+    first = report(service, 0)
+    await service.on_reports([first])
+    return first, incident_id_for(first.data.report_id)
+
+
 async def test_a_batch_joining_a_stored_incident_claims_its_version_once(
     settings_for: Callable[..., Any],
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings)
     async with relay_setup(s) as (repo, service):
-        first = report(service, 0)
-        await service.on_reports([first])
-        incident_id = incident_id_for(first.data.report_id)
+        first, incident_id = await an_opened_incident(service)
         stored = await repo.get_incident(incident_id)
         assert stored is not None
         base = stored["version"]
@@ -109,9 +114,7 @@ async def test_a_join_whose_claim_was_taken_is_done_again_on_a_fresh_read(
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings)
     async with relay_setup(s) as (repo, service):
-        first = report(service, 0)
-        await service.on_reports([first])
-        incident_id = incident_id_for(first.data.report_id)
+        first, incident_id = await an_opened_incident(service)
 
         happened = await _claim_after(repo, service, incident_id)
         later = [report(service, n) for n in (1, 2)]
