@@ -364,18 +364,10 @@ class NotifyRepository:
         return await self._with_changes([d for d in found if d is not None])
 
     # ---- alerts (the stream) -----------------------------------------------------------------
-    async def alert_by_event(self, event_id: str) -> Document | None:
-        return await self.db[ALERTS].find_one({"event_id": event_id})
-
     async def alerts_by_event(self, event_ids: Collection[str]) -> dict[str, Document]:
         """The stored alerts of these events, by event id (a scan: the redelivery path only)."""
         cursor = self.db[ALERTS].find({"event_id": {"$in": list(event_ids)}})
         return {str(d["event_id"]): d async for d in cursor}
-
-    async def insert_alert_numbered(self, doc: Document, *, max_tries: int = 100) -> Document:
-        """Stores the alert of one event with the next sequence number of its district, or returns
-        the alert already stored for that event (a redelivery, or another replica was first)."""
-        return (await self.insert_alerts_numbered([doc], max_tries=max_tries))[0]
 
     async def insert_alerts_numbered(
         self, docs: Sequence[Document], *, max_tries: int = 100

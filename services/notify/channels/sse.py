@@ -1,11 +1,12 @@
 """The live-stream channel: stored alerts fanned out to the SSE clients of this process.
 
 Several notify replicas may run, so the stream is fed from the stored alerts: each process with
-clients connected tails the alerts collection by sequence (`AlertHub.poll`, asking for the next numbers by exact `_id` — the
-only query FerretDB does not decode the whole collection for), and the local consumer also offers
-its own alerts at once for low latency; the hub drops duplicates by sequence. Every client has a
-bounded queue: a slow or dead client is dropped (it reconnects with Last-Event-ID and catches up
-from the store) and never slows the others or the consumer. Nothing here blocks on a client.
+clients connected tails the alerts collection by sequence (`AlertHub.poll`, asking for the next
+numbers by exact `_id` — the only query FerretDB does not decode the whole collection for), and
+the local consumer also offers its own alerts at once for low latency; the hub drops duplicates
+by sequence. Every client has a bounded queue: a slow or dead client is dropped (it reconnects
+with Last-Event-ID and catches up from the store) and never slows the others or the consumer.
+Nothing here blocks on a client.
 """
 
 from __future__ import annotations
