@@ -34,6 +34,9 @@ func main() {
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		log.Fatalf("create data directory: %v", err)
 	}
+	if err := tidyDataDir(*dataDir); err != nil {
+		log.Fatalf("check data directory: %v", err)
+	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -69,28 +72,12 @@ func main() {
 // drops them with their table, and still enforces uniqueness with its own index. MongoDB indexes
 // `_id` itself; this only brings the local store's lookups to the same order of cost.
 func indexIDsForever(ctx context.Context, dataDir string) {
-	dbs := map[string]*sql.DB{}
-	defer func() {
-		for _, db := range dbs {
-			_ = db.Close()
-		}
-	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		files, _ := filepath.Glob(filepath.Join(dataDir, "*.sqlite"))
+		files, _ := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt))
 		for _, file := range files {
-			db, ok := dbs[file]
-			if !ok {
-				var err error
-				db, err = sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
-				if err != nil {
-					continue
-				}
-				db.SetMaxOpenConns(1)
-				dbs[file] = db
-			}
-			if err := indexIDs(ctx, db); err != nil && ctx.Err() == nil {
+			if err := indexFile(ctx, file); err != nil && ctx.Err() == nil && fileExists(file) {
 				log.Printf("index _id lookups in %s: %v", filepath.Base(file), err)
 			}
 		}
@@ -100,6 +87,21 @@ func indexIDsForever(ctx context.Context, dataDir string) {
 		case <-tick.C:
 		}
 	}
+}
+
+// indexFile opens one database only for as long as it takes to index it. A connection of ours
+// still open when FerretDB drops the database would leave the dropped file's -wal and -shm on
+// disk: SQLite removes them when the last connection closes, and once the file is unlinked our
+// close no longer may. mode=rw: a database dropped between the glob and this open must not be
+// created again as an empty file, on which FerretDB would refuse to start.
+func indexFile(ctx context.Context, file string) error {
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	return indexIDs(ctx, db)
 }
 
 func indexIDs(ctx context.Context, db *sql.DB) error {
@@ -129,6 +131,88 @@ func indexIDs(ctx context.Context, db *sql.DB) error {
 			if strings.Contains(err.Error(), "no such table") {
 				continue // dropped meanwhile
 			}
+			return err
+		}
+	}
+	return nil
+}
+
+const sqliteExt = ".sqlite"
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// tidyDataDir runs before FerretDB opens the directory, which it refuses to do at all if one file
+// lacks FerretDB's catalogue table. Such a file is a database whose creation never finished (the
+// process was killed between SQLite creating the file and FerretDB creating its catalogue) or an
+// empty file another program created; a file with no tables at all holds nothing and is removed,
+// one with tables is moved to `unreadable/` for a person to look at. A `-wal` or `-shm` whose
+// database file is gone is left from a dropped database and is removed.
+func tidyDataDir(dataDir string) error {
+	files, err := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt))
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		tables, catalogue, err := sqliteTables(file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(file), err)
+		}
+		if catalogue {
+			continue
+		}
+		if tables == 0 {
+			log.Printf("removing %s: an empty database without FerretDB's catalogue", filepath.Base(file))
+			if err := removeDatabaseFiles(file); err != nil {
+				return err
+			}
+			continue
+		}
+		aside := filepath.Join(dataDir, "unreadable")
+		if err := os.MkdirAll(aside, 0o755); err != nil {
+			return err
+		}
+		log.Printf("moving %s to %s: %d tables but no FerretDB catalogue", filepath.Base(file), aside, tables)
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			err := os.Rename(file+suffix, filepath.Join(aside, filepath.Base(file)+suffix))
+			if err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		leftovers, err := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt+suffix))
+		if err != nil {
+			return err
+		}
+		for _, leftover := range leftovers {
+			if !fileExists(strings.TrimSuffix(leftover, suffix)) {
+				if err := os.Remove(leftover); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sqliteTables counts a database file's tables and says whether FerretDB's catalogue is one.
+func sqliteTables(file string) (tables int, catalogue bool, err error) {
+	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw")
+	if err != nil {
+		return 0, false, err
+	}
+	defer db.Close()
+	err = db.QueryRow(`SELECT count(*), coalesce(sum(name = '_ferretdb_collections'), 0)
+		FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &catalogue)
+	return tables, catalogue, err
+}
+
+func removeDatabaseFiles(file string) error {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(file + suffix); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}

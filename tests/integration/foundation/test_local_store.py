@@ -1,0 +1,94 @@
+"""The local store (our FerretDB main, `infra/ferretdb/main.go`) keeps its data directory usable:
+it starts over a database whose creation never finished, and a dropped database leaves no file
+behind. FerretDB v1 refuses to start at all when one `.sqlite` file lacks its catalogue table, so
+one such file used to stop every later `make test` and `make up` on the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.support.dedicated import DedicatedInfra
+
+
+def make_unfinished_database(path: Path) -> None:
+    """What SQLite leaves when FerretDB is killed after creating a file and before its catalogue:
+    a WAL-mode database with a header and no table."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DedicatedInfra]:
+    infra = DedicatedInfra.create(tmp_path / "state")
+    data = infra.state_dir / "ferretdb"
+    data.mkdir(parents=True)
+    make_unfinished_database(data / "unfinished.sqlite")
+    (data / "empty.sqlite").touch()
+    (data / "dropped.sqlite-wal").write_bytes(b"\0" * 4096)
+    (data / "dropped.sqlite-shm").write_bytes(b"\0" * 4096)
+    with_tables = sqlite3.connect(data / "foreign.sqlite")
+    with_tables.execute("CREATE TABLE t (a)")
+    with_tables.commit()
+    with_tables.close()
+    infra.infra("start-ferretdb")
+    try:
+        yield infra
+    finally:
+        infra.infra("stop-ferretdb")
+
+
+def names(directory: Path) -> set[str]:
+    return {p.name for p in directory.iterdir()}
+
+
+async def test_starts_over_unfinished_databases_and_keeps_what_it_cannot_read(
+    store: DedicatedInfra,
+) -> None:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
+    try:
+        await client["hulin_ok"]["c"].insert_one({"_id": 1})
+        assert await client.list_database_names() == ["hulin_ok"]
+    finally:
+        await client.close()
+    data = store.state_dir / "ferretdb"
+    left = names(data)
+    for gone in ("unfinished.sqlite", "empty.sqlite", "dropped.sqlite-wal", "dropped.sqlite-shm"):
+        assert gone not in left
+    assert "foreign.sqlite" not in left, "a file with tables but no catalogue is moved aside"
+    assert (data / "unreadable" / "foreign.sqlite").exists(), "and kept for a person to look at"
+
+
+async def test_a_dropped_database_leaves_no_file(store: DedicatedInfra) -> None:
+    data = store.state_dir / "ferretdb"
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
+    try:
+        await client["hulin_gone"]["c"].insert_many([{"_id": i} for i in range(100)])
+        # the _id indexer opens every database once a second: wait until it has been at this one,
+        # so the drop below races with it as it does under the tests and benches
+        deadline = asyncio.get_running_loop().time() + 30
+        while not indexed(data / "hulin_gone.sqlite"):
+            assert asyncio.get_running_loop().time() < deadline, "the _id index never appeared"
+            await asyncio.sleep(0.2)
+        await client.drop_database("hulin_gone")
+        await asyncio.sleep(2.5)  # two more turns of the indexer
+    finally:
+        await client.close()
+    assert not [n for n in names(data) if n.startswith("hulin_gone")]
+
+
+def indexed(path: Path) -> bool:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND substr(name, -9) = '_hulin_id'"
+        ).fetchall()
+    finally:
+        db.close()
+    return bool(rows)
