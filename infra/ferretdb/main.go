@@ -29,6 +29,7 @@ func main() {
 	// and makes each write several times slower. A local development/test store, never production.
 	synchronous := flag.String("synchronous", "NORMAL", "SQLite synchronous pragma: NORMAL or FULL")
 	indexIDs := flag.Bool("index-ids", true, "give every collection table an index SQLite uses for _id lookups (see indexIDsForever)")
+	checkpointEvery := flag.Duration("checkpoint-every", time.Second, "checkpoint each WAL in the background this often (see checkpointForever); 0 leaves it to SQLite's auto-checkpoint inside a write")
 	flag.Parse()
 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
@@ -43,7 +44,7 @@ func main() {
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dataDir + "/?_pragma=synchronous(" + *synchronous + ")",
+		SQLiteURL: sqliteURL(*dataDir, *synchronous, *checkpointEvery > 0),
 	})
 	if err != nil {
 		log.Fatalf("start FerretDB: %v", err)
@@ -55,11 +56,76 @@ func main() {
 	if *indexIDs {
 		go indexIDsForever(ctx, *dataDir)
 	}
+	if *checkpointEvery > 0 {
+		go checkpointForever(ctx, *dataDir, *checkpointEvery)
+	}
 
 	log.Printf("FerretDB listening on %s (%s)", *listen, f.MongoDBURI())
 	if err := f.Run(ctx); err != nil {
 		log.Fatalf("FerretDB stopped: %v", err)
 	}
+}
+
+func sqliteURL(dataDir, synchronous string, backgroundCheckpoints bool) string {
+	url := "file:" + dataDir + "/?_pragma=synchronous(" + synchronous + ")"
+	if backgroundCheckpoints {
+		url += "&_pragma=wal_autocheckpoint(0)"
+	}
+	return url
+}
+
+// checkpointForever moves WAL checkpoints out of FerretDB's writes. By default SQLite checkpoints
+// inside the commit that takes the WAL past 1,000 pages: that one write copies the WAL into the
+// database file and syncs it before it returns, and the client waiting on it (a consumer's batch,
+// a report's store) stalls for the length of the copy. At 100 reports/s the system writes about
+// 4,000 pages a second, so that was several stalled writes every second. With auto-checkpoint off
+// in FerretDB's connections, a PASSIVE checkpoint from a connection of ours does the copy beside
+// the writers (it takes no write lock); see checkpoint for how the WAL stays bounded.
+func checkpointForever(ctx context.Context, dataDir string, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		files, _ := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt))
+		for _, file := range files {
+			err := withDatabase(file, func(db *sql.DB) error { return checkpoint(ctx, db) })
+			if err != nil && ctx.Err() == nil && fileExists(file) {
+				log.Printf("checkpoint %s: %v", filepath.Base(file), err)
+			}
+		}
+	}
+}
+
+// The WAL needs bounding: under writes that never pause, a PASSIVE checkpoint never finds all of
+// the WAL copied at the moment a writer starts, so no writer restarts it and it grows. Past
+// walRestartFrames (16 MB of 4 KB pages) a RESTART checkpoint copies what the PASSIVE one just
+// left and restarts the WAL. It holds the writers back while it waits for readers of older
+// snapshots, so it waits at most restartWait and otherwise tries again on the next turn: with the
+// connection's 10 s busy timeout, one long read stalled every writer for 10 s.
+const (
+	walRestartFrames = 4096
+	restartWait      = 50 * time.Millisecond
+)
+
+func checkpoint(ctx context.Context, db *sql.DB) error {
+	var busy, frames, copied int
+	err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err != nil || frames < walRestartFrames {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return err
+	}
+	return conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
 }
 
 // indexIDsForever works around FerretDB v1.24's SQLite backend never using its own `_id` index:
@@ -77,7 +143,8 @@ func indexIDsForever(ctx context.Context, dataDir string) {
 	for {
 		files, _ := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt))
 		for _, file := range files {
-			if err := indexFile(ctx, file); err != nil && ctx.Err() == nil && fileExists(file) {
+			err := withDatabase(file, func(db *sql.DB) error { return indexIDs(ctx, db) })
+			if err != nil && ctx.Err() == nil && fileExists(file) {
 				log.Printf("index _id lookups in %s: %v", filepath.Base(file), err)
 			}
 		}
@@ -89,19 +156,19 @@ func indexIDsForever(ctx context.Context, dataDir string) {
 	}
 }
 
-// indexFile opens one database only for as long as it takes to index it. A connection of ours
-// still open when FerretDB drops the database would leave the dropped file's -wal and -shm on
-// disk: SQLite removes them when the last connection closes, and once the file is unlinked our
-// close no longer may. mode=rw: a database dropped between the glob and this open must not be
-// created again as an empty file, on which FerretDB would refuse to start.
-func indexFile(ctx context.Context, file string) error {
+// withDatabase opens one database only for as long as fn runs. A connection of ours still open
+// when FerretDB drops the database would leave the dropped file's -wal and -shm on disk: SQLite
+// removes them when the last connection closes, and once the file is unlinked our close no longer
+// may. mode=rw: a database dropped between the caller's glob and this open must not be created
+// again as an empty file, on which FerretDB would refuse to start.
+func withDatabase(file string, fn func(*sql.DB) error) error {
 	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	return indexIDs(ctx, db)
+	return fn(db)
 }
 
 func indexIDs(ctx context.Context, db *sql.DB) error {

@@ -92,3 +92,21 @@ def indexed(path: Path) -> bool:
     finally:
         db.close()
     return bool(rows)
+
+
+async def test_the_wal_stays_bounded_under_writes_that_never_pause(store: DedicatedInfra) -> None:
+    """Checkpoints run beside FerretDB's writes (auto-checkpoint is off in its connections); a
+    PASSIVE checkpoint alone never lets a busy WAL restart, so past 16 MB a RESTART one does."""
+    wal = store.state_dir / "ferretdb" / "hulin_busy.sqlite-wal"
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
+    largest = 0
+    try:
+        collection = client["hulin_busy"]["c"]
+        body = "x" * 4000
+        for batch in range(120):  # about 48 MB of pages, written without a pause
+            await collection.insert_many([{"_id": f"{batch}-{i}", "b": body} for i in range(100)])
+            largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+        assert await collection.count_documents({}) == 12_000
+    finally:
+        await client.close()
+    assert largest < 40 * 2**20, f"the WAL reached {largest / 2**20:.0f} MB"
