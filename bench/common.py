@@ -775,19 +775,14 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
-    """Remove a benchmark's topics (best effort)."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    """Remove a benchmark's topics. A failure is printed, not raised: the figures are taken by
+    then, but every partition left behind costs the shared broker files and work from then on."""
+    from shared.kafka.admin import delete_topics_with_prefix
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        await admin.start()
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    except Exception:
-        pass
-    finally:
-        await admin.close()
+        await delete_topics_with_prefix(bootstrap, prefix)
+    except Exception as exc:  # noqa: BLE001 — reported, and the run's figures still stand
+        print(f"[bench] could not delete the topics {prefix}*: {exc!r}", flush=True)
 
 
 if __name__ == "__main__":
