@@ -30,8 +30,8 @@ func main() {
 	// written), only a power loss may drop the last transactions; FULL syncs every commit to disk
 	// and makes each write several times slower. A local development/test store, never production.
 	synchronous := flag.String("synchronous", "NORMAL", "SQLite synchronous pragma: NORMAL or FULL")
-	indexIDs := flag.Bool("index-ids", true, "give every collection table an index SQLite uses for _id lookups (see indexIDsForever)")
-	checkpointEvery := flag.Duration("checkpoint-every", time.Second, "checkpoint each WAL in the background this often (see checkpointForever); 0 leaves it to SQLite's auto-checkpoint inside a write")
+	indexIDsOn := flag.Bool("index-ids", true, "give every collection table an index SQLite uses for _id lookups (see indexIDs)")
+	checkpointEvery := flag.Duration("checkpoint-every", time.Second, "checkpoint each WAL in the background this often (see checkpoint); 0 leaves it to SQLite's auto-checkpoint inside a write")
 	debugAddr := flag.String("debug-addr", "", "serve Go's pprof profiles here (e.g. 127.0.0.1:6060); off when empty")
 	flag.Parse()
 	if *debugAddr != "" {
@@ -59,11 +59,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if *indexIDs {
-		go indexIDsForever(ctx, *dataDir)
+	if *indexIDsOn {
+		go everyDatabaseForever(ctx, *dataDir, time.Second, "index _id lookups in", indexIDs)
 	}
 	if *checkpointEvery > 0 {
-		go checkpointForever(ctx, *dataDir, *checkpointEvery)
+		go everyDatabaseForever(ctx, *dataDir, *checkpointEvery, "checkpoint", checkpoint)
 	}
 
 	log.Printf("FerretDB listening on %s (%s)", *listen, f.MongoDBURI())
@@ -80,32 +80,6 @@ func sqliteURL(dataDir, synchronous string, backgroundCheckpoints bool) string {
 	return url
 }
 
-// checkpointForever moves WAL checkpoints out of FerretDB's writes. By default SQLite checkpoints
-// inside the commit that takes the WAL past 1,000 pages: that one write copies the WAL into the
-// database file and syncs it before it returns, and the client waiting on it (a consumer's batch,
-// a report's store) stalls for the length of the copy. At 100 reports/s the system writes about
-// 4,000 pages a second, so that was several stalled writes every second. With auto-checkpoint off
-// in FerretDB's connections, a PASSIVE checkpoint from a connection of ours does the copy beside
-// the writers (it takes no write lock); see checkpoint for how the WAL stays bounded.
-func checkpointForever(ctx context.Context, dataDir string, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		files, _ := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt))
-		for _, file := range files {
-			err := withDatabase(file, func(db *sql.DB) error { return checkpoint(ctx, db) })
-			if err != nil && ctx.Err() == nil && fileExists(file) {
-				log.Printf("checkpoint %s: %v", filepath.Base(file), err)
-			}
-		}
-	}
-}
-
 // The WAL needs bounding. A writer restarts the WAL from its start only when its transaction
 // begins while all of the WAL is in the database file; under writes that never pause, the
 // transaction in flight during a checkpoint commits more frames after it, the next one begins
@@ -120,6 +94,13 @@ const (
 	catchUpTries     = 500
 )
 
+// checkpoint moves WAL checkpoints out of FerretDB's writes. By default SQLite checkpoints inside
+// the commit that takes the WAL past 1,000 pages: that one write copies the WAL into the database
+// file and syncs it before it returns, and the client waiting on it (a consumer's batch, a
+// report's store) stalls for the length of the copy. At 100 reports/s the system writes about
+// 4,000 pages a second, so that was several stalled writes every second. With auto-checkpoint off
+// in FerretDB's connections (sqliteURL), this PASSIVE checkpoint from a connection of ours does the
+// copy beside the writers, once a second: it takes no write lock.
 func checkpoint(ctx context.Context, db *sql.DB) error {
 	for try := 0; ; try++ {
 		var busy, frames, copied int
@@ -135,24 +116,20 @@ func checkpoint(ctx context.Context, db *sql.DB) error {
 	}
 }
 
-// indexIDsForever works around FerretDB v1.24's SQLite backend never using its own `_id` index:
-// a filter on exactly `_id` (find, update, delete) is sent to SQLite as
-// `_ferretdb_sjson->'$._id' = ?`, while the unique `_id` index is built on
-// `_ferretdb_sjson->"_id"`, an expression SQLite does not consider the same, so every such lookup
-// scans the whole table and parses each row's JSON. Every second it gives each collection table
-// that lacks one a plain index on the very expression the queries use (`<table>_hulin_id`), which
-// SQLite then picks. Nothing else changes: FerretDB does not list SQLite indexes it did not make,
-// drops them with their table, and still enforces uniqueness with its own index. MongoDB indexes
-// `_id` itself; this only brings the local store's lookups to the same order of cost.
-func indexIDsForever(ctx context.Context, dataDir string) {
-	tick := time.NewTicker(time.Second)
+// everyDatabaseForever runs fn on each database of the data directory every `every`, each on a
+// connection of its own opened only for it (withDatabase), and logs what fails.
+func everyDatabaseForever(
+	ctx context.Context, dataDir string, every time.Duration, what string,
+	fn func(context.Context, *sql.DB) error,
+) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		files, _ := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt))
 		for _, file := range files {
-			err := withDatabase(file, func(db *sql.DB) error { return indexIDs(ctx, db) })
+			err := withDatabase(file, func(db *sql.DB) error { return fn(ctx, db) })
 			if err != nil && ctx.Err() == nil && fileExists(file) {
-				log.Printf("index _id lookups in %s: %v", filepath.Base(file), err)
+				log.Printf("%s %s: %v", what, filepath.Base(file), err)
 			}
 		}
 		select {
@@ -178,6 +155,15 @@ func withDatabase(file string, fn func(*sql.DB) error) error {
 	return fn(db)
 }
 
+// indexIDs works around FerretDB v1.24's SQLite backend never using its own `_id` index:
+// a filter on exactly `_id` (find, update, delete) is sent to SQLite as
+// `_ferretdb_sjson->'$._id' = ?`, while the unique `_id` index is built on
+// `_ferretdb_sjson->"_id"`, an expression SQLite does not consider the same, so every such lookup
+// scans the whole table and parses each row's JSON. Every second it gives each collection table
+// that lacks one a plain index on the very expression the queries use (`<table>_hulin_id`), which
+// SQLite then picks. Nothing else changes: FerretDB does not list SQLite indexes it did not make,
+// drops them with their table, and still enforces uniqueness with its own index. MongoDB indexes
+// `_id` itself; this only brings the local store's lookups to the same order of cost.
 func indexIDs(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `
 		SELECT t.name FROM sqlite_master t
