@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import uvicorn
-
+from services.incidents.app import create_app
 from services.incidents.settings import IncidentsSettings
+from shared.serve import run_service
 
 
 def main() -> None:
     settings = IncidentsSettings()
-    uvicorn.run(
-        "services.incidents.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    run_service(lambda: create_app(settings), host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":
