@@ -260,13 +260,10 @@ func tidyDataDir(dataDir string) error {
 
 // sqliteTables counts a database file's tables and says whether FerretDB's catalogue is one.
 func sqliteTables(file string) (tables int, catalogue bool, err error) {
-	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw")
-	if err != nil {
-		return 0, false, err
-	}
-	defer db.Close()
-	err = db.QueryRow(`SELECT count(*), coalesce(sum(name = '_ferretdb_collections'), 0)
-		FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &catalogue)
+	err = withDatabase(file, func(db *sql.DB) error {
+		return db.QueryRow(`SELECT count(*), coalesce(sum(name = '_ferretdb_collections'), 0)
+			FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &catalogue)
+	})
 	return tables, catalogue, err
 }
 
