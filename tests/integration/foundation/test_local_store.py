@@ -51,12 +51,9 @@ def names(directory: Path) -> set[str]:
 async def test_starts_over_unfinished_databases_and_keeps_what_it_cannot_read(
     store: DedicatedInfra,
 ) -> None:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
-    try:
+    async with AsyncMongoClient[dict[str, object]](store.mongo_uri) as client:
         await client["hulin_ok"]["c"].insert_one({"_id": 1})
         assert await client.list_database_names() == ["hulin_ok"]
-    finally:
-        await client.close()
     data = store.state_dir / "ferretdb"
     left = names(data)
     for gone in ("unfinished.sqlite", "empty.sqlite", "dropped.sqlite-wal", "dropped.sqlite-shm"):
@@ -67,8 +64,7 @@ async def test_starts_over_unfinished_databases_and_keeps_what_it_cannot_read(
 
 async def test_a_dropped_database_leaves_no_file(store: DedicatedInfra) -> None:
     data = store.state_dir / "ferretdb"
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
-    try:
+    async with AsyncMongoClient[dict[str, object]](store.mongo_uri) as client:
         await client["hulin_gone"]["c"].insert_many([{"_id": i} for i in range(100)])
         # the _id indexer opens every database once a second: wait until it has been at this one,
         # so the drop below races with it as it does under the tests and benches
@@ -78,8 +74,6 @@ async def test_a_dropped_database_leaves_no_file(store: DedicatedInfra) -> None:
             await asyncio.sleep(0.2)
         await client.drop_database("hulin_gone")
         await asyncio.sleep(2.5)  # two more turns of the indexer
-    finally:
-        await client.close()
     assert not [n for n in names(data) if n.startswith("hulin_gone")]
 
 
@@ -99,12 +93,11 @@ async def test_the_wal_stays_bounded_under_writes_that_never_pause(store: Dedica
     writes that never pause no writer would find the WAL fully copied and restart it, so it would
     hold everything ever written; past 16 MB our main catches up until one does."""
     wal = store.state_dir / "ferretdb" / "hulin_busy.sqlite-wal"
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
     body = "x" * 4000
     written = largest = batch = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
-    try:
+    async with AsyncMongoClient[dict[str, object]](store.mongo_uri) as client:
         collection = client["hulin_busy"]["c"]
         # several turns of the checkpointer (one a second), and well past the 16 MB mark
         while loop.time() - started < 6 or written < 96 * 2**20:
@@ -113,8 +106,6 @@ async def test_the_wal_stays_bounded_under_writes_that_never_pause(store: Dedica
             written += 100 * len(body)
             largest = max(largest, wal.stat().st_size if wal.exists() else 0)
         assert await collection.count_documents({}) == batch * 100
-    finally:
-        await client.close()
     assert largest < written / 2, (
         f"the WAL reached {largest / 2**20:.0f} MB for {written / 2**20:.0f} MB written"
     )
@@ -123,18 +114,14 @@ async def test_the_wal_stays_bounded_under_writes_that_never_pause(store: Dedica
 async def test_a_killed_store_keeps_every_acknowledged_write(store: DedicatedInfra) -> None:
     """With checkpoints in the background most acknowledged writes live only in the WAL until the
     next one; kill -9 of FerretDB must lose none of them."""
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(store.mongo_uri)
-    try:
+    async with AsyncMongoClient[dict[str, object]](store.mongo_uri) as client:
         collection = client["hulin_kept"]["c"]
         for batch in range(50):
-            docs = [{"_id": f"{batch}-{i}", "b": "x" * 500} for i in range(40)]
+            docs: list[dict[str, object]] = [
+                {"_id": f"{batch}-{i}", "b": "x" * 500} for i in range(40)
+            ]
             await collection.insert_many(docs)
-    finally:
-        await client.close()
     store.infra("stop-ferretdb", "KILL")
     store.infra("start-ferretdb")
-    client = AsyncMongoClient(store.mongo_uri)
-    try:
+    async with AsyncMongoClient[dict[str, object]](store.mongo_uri) as client:
         assert await client["hulin_kept"]["c"].count_documents({}) == 2000
-    finally:
-        await client.close()
