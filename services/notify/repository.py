@@ -635,10 +635,13 @@ class NotifyRepository:
         ids = [d["_id"] for d in docs]
         if not ids:
             return []
+        # Outcomes first: a delivery's tries are recorded before its outcome, so every try that led
+        # to an outcome read here is in the read of the tries after it. The other order could show
+        # "delivered" without the try that delivered it (a try recorded between the two reads).
+        ends = {str(o["_id"]): o async for o in self.db[OUTCOMES].find({"_id": {"$in": ids}})}
         tries: dict[str, list[Document]] = {}
         async for t in self.db[ATTEMPTS].find({"delivery_id": {"$in": ids}}):
             tries.setdefault(str(t["delivery_id"]), []).append(t)
-        ends = {str(o["_id"]): o async for o in self.db[OUTCOMES].find({"_id": {"$in": ids}})}
         return [
             delivery_state(d, tries.get(str(d["_id"]), []), ends.get(str(d["_id"]))) for d in docs
         ]
