@@ -14,8 +14,10 @@ KAFKA_VERSION="3.9.1"
 FERRETDB_VERSION="v1.24.2"
 
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
-# the binary's name carries a hash of our main and its module sums: editing either rebuilds it
-FERRETDB_SRC_HASH="$(cat "$ROOT/infra/ferretdb/main.go" "$ROOT/infra/ferretdb/go.sum" | sha1sum | cut -c1-10)"
+# the binary's name carries a hash of our main, its module sums and our patches to FerretDB:
+# editing any of them rebuilds it
+FERRETDB_SRC_HASH="$(cat "$ROOT/infra/ferretdb/main.go" "$ROOT/infra/ferretdb/go.sum" \
+  "$ROOT"/infra/ferretdb/patches/*.patch | sha1sum | cut -c1-10)"
 FERRETDB_BIN="$CACHE/bin/hulin-ferretdb-$FERRETDB_VERSION-$FERRETDB_SRC_HASH"
 mkdir -p "$CACHE" "$STATE/run" "$STATE/log"
 
@@ -49,8 +51,27 @@ fetch_kafka() {
 build_ferretdb() {
   if [[ -x "$FERRETDB_BIN" ]]; then return 0; fi
   command -v go >/dev/null || { log "go is needed to build FerretDB"; exit 1; }
-  log "building FerretDB $FERRETDB_VERSION (embeddable package, SQLite handler) into $FERRETDB_BIN"
-  (cd "$ROOT/infra/ferretdb" && GOFLAGS=-mod=mod go build -o "$FERRETDB_BIN.tmp" . && mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN")
+  log "building FerretDB $FERRETDB_VERSION (embeddable package, SQLite handler, infra/ferretdb/patches) into $FERRETDB_BIN"
+  # Our main is built against a copy of FerretDB's module with our patches applied (go.mod's
+  # replace points at it); the module cache itself is read-only, and go's -overlay refuses it.
+  local work="$CACHE/build/ferretdb-$FERRETDB_SRC_HASH" src patch
+  rm -rf "$work" && mkdir -p "$work"
+  cp "$ROOT"/infra/ferretdb/{main.go,go.mod,go.sum} "$work/"
+  (
+    cd "$work"
+    export GOFLAGS=-mod=mod
+    go mod download github.com/FerretDB/FerretDB
+    src="$(go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)"
+    cp -R "$src" FerretDB && chmod -R u+w FerretDB
+    for patch in "$ROOT"/infra/ferretdb/patches/*.patch; do
+      # git apply as a plain patch tool: no repository above the copy is looked at
+      (cd FerretDB && GIT_CEILING_DIRECTORIES="$work" git apply "$patch")
+    done
+    go mod edit -replace github.com/FerretDB/FerretDB=./FerretDB
+    go build -o "$FERRETDB_BIN.tmp" .
+  )
+  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  rm -rf "$work"
 }
 
 kafka_config() {
