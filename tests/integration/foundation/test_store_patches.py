@@ -1,8 +1,9 @@
-"""Our two patches to the local store's FerretDB (`infra/ferretdb/patches/`): writes to a
-database go one at a time through one connection of their own, and an `_id` condition (`$in` of
-ids, or `_id` beside other conditions) is looked up in SQLite instead of decoding the whole
-collection. Both change how FerretDB reaches its rows, never which rows a command sees: these
-tests hold that, and that the lookup is indexed."""
+"""Our three patches to the local store's FerretDB (`infra/ferretdb/patches/`): writes to a
+database go one at a time through one connection of their own; an `_id` condition (`$in` of ids,
+or `_id` beside other conditions) is looked up in SQLite instead of decoding the whole
+collection; each update of a bulk gives its read's connection back when it is done. They change
+how FerretDB reaches its rows, never which rows a command sees: these tests hold that, that the
+store does not hang under many concurrent writes, and that the lookup is indexed."""
 
 from __future__ import annotations
 
