@@ -72,8 +72,12 @@ func main() {
 	}
 }
 
+// sqliteURL gives every connection FerretDB opens our pragmas. temp_store(memory): a multi-row
+// INSERT inside a transaction (every FerretDB insert) keeps a statement journal of the pages it
+// changes, in case a row breaks a constraint; on a temporary file that was a pwrite per page, 13 %
+// of FerretDB's CPU while notify drained a backlog. In memory it is a copy.
 func sqliteURL(dataDir, synchronous string, backgroundCheckpoints bool) string {
-	url := "file:" + dataDir + "/?_pragma=synchronous(" + synchronous + ")"
+	url := "file:" + dataDir + "/?_pragma=synchronous(" + synchronous + ")&_pragma=temp_store(memory)"
 	if backgroundCheckpoints {
 		url += "&_pragma=wal_autocheckpoint(0)"
 	}
