@@ -65,6 +65,18 @@ func main() {
 	if *checkpointEvery > 0 {
 		go everyDatabaseForever(ctx, *dataDir, *checkpointEvery, "checkpoint", checkpoint)
 	}
+	go func() {
+		for tick := time.NewTicker(leftoverQuiet); ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := removeLeftovers(*dataDir, leftoverQuiet); err != nil {
+					log.Printf("remove dropped databases' WAL files: %v", err)
+				}
+			}
+		}
+	}()
 
 	log.Printf("FerretDB listening on %s (%s)", *listen, f.MongoDBURI())
 	if err := f.Run(ctx); err != nil {
@@ -147,8 +159,11 @@ func everyDatabaseForever(
 // withDatabase opens one database only for as long as fn runs. A connection of ours still open
 // when FerretDB drops the database would leave the dropped file's -wal and -shm on disk: SQLite
 // removes them when the last connection closes, and once the file is unlinked our close no longer
-// may. mode=rw: a database dropped between the caller's glob and this open must not be created
-// again as an empty file, on which FerretDB would refuse to start.
+// may. That still happens when fn runs long (a checkpoint catching up on a large WAL while a
+// benchmark drops its database), or when one of FerretDB's own connections is still in use at the
+// drop: removeLeftovers then takes them away. mode=rw: a database dropped between the caller's
+// glob and this open must not be created again as an empty file, on which FerretDB would refuse
+// to start.
 func withDatabase(file string, fn func(*sql.DB) error) error {
 	db, err := sql.Open("sqlite", "file:"+file+"?mode=rw&_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -246,12 +261,26 @@ func tidyDataDir(dataDir string) error {
 			}
 		}
 	}
+	return removeLeftovers(dataDir, 0)
+}
+
+const leftoverQuiet = 10 * time.Second // how often, and after how long unwritten
+
+// removeLeftovers removes every -wal and -shm whose database is gone (dropped) and that nothing
+// has written for `quiet`: a dropped database's WAL left behind (see withDatabase) holds up to
+// hundreds of MB, and SQLite would replay it into a new database of the same name. A live
+// database's file always exists before its WAL does, so only leftovers match.
+func removeLeftovers(dataDir string, quiet time.Duration) error {
 	for _, suffix := range []string{"-wal", "-shm"} {
 		leftovers, err := filepath.Glob(filepath.Join(dataDir, "*"+sqliteExt+suffix))
 		if err != nil {
 			return err
 		}
 		for _, leftover := range leftovers {
+			info, err := os.Stat(leftover)
+			if err != nil || time.Since(info.ModTime()) < quiet {
+				continue
+			}
 			if !fileExists(strings.TrimSuffix(leftover, suffix)) {
 				if err := os.Remove(leftover); err != nil && !os.IsNotExist(err) {
 					return err

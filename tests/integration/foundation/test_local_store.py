@@ -1,7 +1,8 @@
 """The local store (our FerretDB main, `infra/ferretdb/main.go`) keeps its data directory usable:
 it starts over a database whose creation never finished, and a dropped database leaves no file
-behind. FerretDB v1 refuses to start at all when one `.sqlite` file lacks its catalogue table, so
-one such file used to stop every later `make test` and `make up` on the machine."""
+behind (at once, or within seconds when a connection was still open at the drop). FerretDB v1
+refuses to start at all when one `.sqlite` file lacks its catalogue table, so one such file used
+to stop every later `make test` and `make up` on the machine."""
 
 from __future__ import annotations
 
@@ -75,6 +76,29 @@ async def test_a_dropped_database_leaves_no_file(store: DedicatedInfra) -> None:
         await client.drop_database("hulin_gone")
         await asyncio.sleep(2.5)  # two more turns of the indexer
     assert not [n for n in names(data) if n.startswith("hulin_gone")]
+
+
+async def test_a_wal_left_by_a_connection_open_at_the_drop_is_removed(
+    store: DedicatedInfra,
+) -> None:
+    """A connection still open when FerretDB drops a database (one of FerretDB's in use, or our
+    checkpointer catching up on a large WAL) closes after the file is unlinked, and SQLite then
+    keeps the -wal and -shm. Our main removes such leftovers once they have been quiet for 10 s."""
+    data = store.state_dir / "ferretdb"
+    path = data / "hulin_held.sqlite"
+    async with AsyncMongoClient[dict[str, object]](store.mongo_uri) as client:
+        docs: list[dict[str, object]] = [{"_id": i, "b": "x" * 500} for i in range(200)]
+        await client["hulin_held"]["c"].insert_many(docs)
+        holder = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+        holder.execute("SELECT count(*) FROM sqlite_master").fetchall()  # holds the WAL open
+        await client.drop_database("hulin_held")
+        holder.close()
+    assert not path.exists()
+    assert (data / "hulin_held.sqlite-wal").exists(), "the leftover this test is about"
+    deadline = asyncio.get_running_loop().time() + 40
+    while [n for n in names(data) if n.startswith("hulin_held")]:
+        assert asyncio.get_running_loop().time() < deadline, names(data)
+        await asyncio.sleep(0.5)
 
 
 def indexed(path: Path) -> bool:
