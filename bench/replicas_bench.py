@@ -405,7 +405,8 @@ def handled_of(text: str, topic: str) -> dict[str, float]:
 
 def store_of(text: str, into: dict[tuple[str, str], list[float]]) -> None:
     """Add a replica's database commands (hulin_store_commands_total and _seconds_total) by
-    (command, collection) into `into`: [count, seconds]."""
+    (command, collection) into `into`: [count, seconds]. A hash-sharded collection counts as its
+    family (`incidents_07` as `incidents_*`): one shard's share says nothing."""
     for line in text.splitlines():
         for metric, slot in (
             ("hulin_store_commands_total{", 0),
@@ -413,11 +414,12 @@ def store_of(text: str, into: dict[tuple[str, str], list[float]]) -> None:
         ):
             if line.startswith(metric):
                 labels = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.index("}")]))
-                key = (labels.get("command", "?"), labels.get("collection", "?"))
+                collection = re.sub(r"_\d+$", "_*", labels.get("collection", "?"))
+                key = (labels.get("command", "?"), collection)
                 into.setdefault(key, [0.0, 0.0])[slot] += float(line.rsplit(" ", 1)[1])
 
 
-def store_top(store: dict[tuple[str, str], list[float]], n: int, top: int = 4) -> str:
+def store_top(store: dict[tuple[str, str], list[float]], n: int, top: int = 6) -> str:
     """The costliest database commands per message, summed over the replicas."""
     rows = sorted(store.items(), key=lambda kv: -kv[1][1])[:top]
     return "; ".join(
