@@ -8,9 +8,10 @@ publish) is staged in the outbox under the same id; it is deleted once published
 holds only changes in flight and the relay's scan of it stays small. A relay replays and
 publishes what a crash left there.
 
-FerretDB v1 pushes down only `{_id: x}` filters and scans the table for each of them, so incidents
-live in a few hash-sharded collections (`incidents_00`…) to keep each lookup short. Nothing here
-knows a rule of the domain.
+Stock FerretDB v1 hands SQLite only `{_id: x}` filters, and scans the table for them; incidents
+therefore live in a few hash-sharded collections (`incidents_00`…) to keep each lookup short. The
+local store (`infra/ferretdb`) serves `_id` and `_id $in` lookups from an index, as MongoDB does,
+so reads of many ids go as one `$in` per collection. Nothing here knows a rule of the domain.
 """
 
 from __future__ import annotations
@@ -89,6 +90,20 @@ async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 3
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
     raise AssertionError("unreachable")
+
+
+# The local store hands SQLite an `_id` $in of at most this many ids (our FerretDB patch 0002),
+# and scans the table for a longer one; MongoDB's index serves any length.
+ID_LIST_MAX = 1000
+
+
+async def by_ids(collection: AsyncCollection[Document], ids: Sequence[str]) -> list[Document]:
+    """The documents of `collection` with these `_id`s: `_id` $in, ID_LIST_MAX ids a find."""
+    docs: list[Document] = []
+    for start in range(0, len(ids), ID_LIST_MAX):
+        chunk = list(ids[start : start + ID_LIST_MAX])
+        docs += await collection.find({"_id": {"$in": chunk}}).to_list()
+    return docs
 
 
 class IncidentsRepository:
@@ -282,12 +297,16 @@ class IncidentsRepository:
 
     async def cells(self, keys: Sequence[str]) -> dict[str, dict[str, Document]]:
         """Each given cell's members (cell → incident id → {lat, lon}), read at the same time:
-        one find by exact `_id` per cell, the one filter FerretDB v1 hands to SQLite."""
+        one find by `_id` $in per shard the cells fall in."""
         unique = list(dict.fromkeys(keys))
-        docs = await asyncio.gather(*(self._cells(k).find_one({"_id": k}) for k in unique))
-        return {
-            k: dict(d.get("members", {})) if d else {} for k, d in zip(unique, docs, strict=True)
-        }
+        by_shard: dict[int, list[str]] = {}
+        for key in unique:
+            by_shard.setdefault(self._index(key), []).append(key)
+        parts = await asyncio.gather(
+            *(by_ids(self.db[f"{CELLS}_{i:02d}"], ids) for i, ids in by_shard.items())
+        )
+        found = {str(d["_id"]): dict(d.get("members", {})) for docs in parts for d in docs}
+        return {k: found.get(k, {}) for k in unique}
 
     async def file_in_cells(self, members: Sequence[tuple[str, str, float, float]]) -> None:
         """File open incidents under their cells, (cell, incident id, lat, lon): one write per
@@ -333,9 +352,8 @@ class IncidentsRepository:
         return await self.db[REPORTS].find_one({"_id": report_id})
 
     async def get_reports(self, report_ids: Sequence[str]) -> dict[str, Document]:
-        """Reports by id, each read by exact `_id` (`$in` scans on FerretDB)."""
-        docs = await asyncio.gather(*(self.get_report(i) for i in report_ids))
-        return {str(d["_id"]): d for d in docs if d is not None}
+        """Reports by id, in one find by `_id` $in."""
+        return {str(d["_id"]): d for d in await by_ids(self.db[REPORTS], report_ids)}
 
     async def link_report(self, report_id: str, incident_id: str, at: datetime) -> None:
         try:
