@@ -148,3 +148,36 @@ async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
             assert sorted((await repo.cells([key]))[key]) == sorted(ids[4:])
     finally:
         await client.close()
+
+
+async def test_relay_replays_a_change_staged_by_the_previous_version(
+    settings_for: Callable[..., Any],
+) -> None:
+    """Changes are staged with their document and events packed in one field; one staged before
+    that (a store upgraded while changes were in flight) held them as fields of their own, and
+    is replayed all the same."""
+    s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
+    async with relay_setup(s) as (repo, service):
+        await repo.apply({"_id": "inc-3", "version": 1, "escalation_level": 0})
+        staged_at = datetime.now(UTC) - timedelta(seconds=1)
+        staged_at = staged_at.replace(microsecond=staged_at.microsecond // 1000 * 1000)  # BSON: ms
+        await repo.db["incident_outbox"].insert_one(
+            {
+                "_id": "inc-3:1",
+                "incident_id": "inc-3",
+                "base_version": 1,
+                "at": staged_at,
+                "doc": {"_id": "inc-3", "version": 2, "escalation_level": 1},
+                "events": [],
+            }
+        )
+        assert await repo.claim("inc-3:1", at=staged_at)
+        assert await service.relay() == 1
+        stored = await repo.get_incident("inc-3")
+        assert stored is not None and stored["escalation_level"] == 1
+        # and the packed shape round-trips whole, datetimes aware as the client reads them
+        doc = {"_id": "inc-4", "version": 2, "at": staged_at, "tags": ["a"], "n": {"x": 1.5}}
+        assert await repo.stage("inc-4:1", doc=doc, events=[{"id": "e"}], at=staged_at)
+        [pending] = await repo.pending_changes(before=datetime.now(UTC), limit=10)
+        assert pending["doc"] == doc and pending["events"] == [{"id": "e"}]
+        assert "change" not in pending
