@@ -566,7 +566,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=100.0, help="reports/s of the main run")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of the main run")
     p.add_argument("--sweep", type=lambda s: [float(x) for x in s.split(",") if x],
-                   default=[10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0],
+                   default=[10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 200.0, 250.0],
                    help="offered loads of the sweep, comma-separated ('' for none)")
     p.add_argument("--step", type=float, default=10.0, help="seconds per sweep step")
     p.add_argument("--pause", type=float, default=3.0, help="seconds between steps")
