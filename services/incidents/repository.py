@@ -321,7 +321,7 @@ class IncidentsRepository:
         for key in unique:
             by_shard.setdefault(self._index(key), []).append(key)
         parts = await asyncio.gather(
-            *(by_ids(self.db[f"{CELLS}_{i:02d}"], ids) for i, ids in by_shard.items())
+            *(by_ids(self._cells(ids[0]), ids) for ids in by_shard.values())
         )
         found = {str(d["_id"]): dict(d.get("members", {})) for docs in parts for d in docs}
         return {k: found.get(k, {}) for k in unique}
