@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.incidents.handlers import IncidentsService
-from services.incidents.repository import IncidentsRepository
+from services.incidents.repository import OUTBOX, IncidentsRepository
 from services.incidents.settings import IncidentsSettings
 from shared import db as dbmod
 from shared.clock import SystemClock
@@ -161,7 +161,7 @@ async def test_relay_replays_a_change_staged_by_the_previous_version(
         await repo.apply({"_id": "inc-3", "version": 1, "escalation_level": 0})
         staged_at = datetime.now(UTC) - timedelta(seconds=1)
         staged_at = staged_at.replace(microsecond=staged_at.microsecond // 1000 * 1000)  # BSON: ms
-        await repo.db["incident_outbox"].insert_one(
+        await repo.db[OUTBOX].insert_one(
             {
                 "_id": "inc-3:1",
                 "incident_id": "inc-3",
@@ -178,6 +178,9 @@ async def test_relay_replays_a_change_staged_by_the_previous_version(
         # and the packed shape round-trips whole, datetimes aware as the client reads them
         doc = {"_id": "inc-4", "version": 2, "at": staged_at, "tags": ["a"], "n": {"x": 1.5}}
         assert await repo.stage("inc-4:1", doc=doc, events=[{"id": "e"}], at=staged_at)
+        stored_record = await repo.db[OUTBOX].find_one({"_id": "inc-4:1"})
+        assert stored_record is not None and isinstance(stored_record["change"], bytes)
+        assert "doc" not in stored_record and "events" not in stored_record
         [pending] = await repo.pending_changes(before=datetime.now(UTC), limit=10)
         assert pending["doc"] == doc and pending["events"] == [{"id": "e"}]
         assert "change" not in pending
