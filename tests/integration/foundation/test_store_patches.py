@@ -1,9 +1,10 @@
-"""Our three patches to the local store's FerretDB (`infra/ferretdb/patches/`): writes to a
-database go one at a time through one connection of their own; an `_id` condition (`$in` of ids,
-or `_id` beside other conditions) is looked up in SQLite instead of decoding the whole
-collection; each update of a bulk gives its read's connection back when it is done. They change
-how FerretDB reaches its rows, never which rows a command sees: these tests hold that, that the
-store does not hang under many concurrent writes, and that the lookup is indexed."""
+"""Our patches to the local store's FerretDB (`infra/ferretdb/patches/`): writes to a database go
+one at a time through one connection of their own; an `_id` condition (`$in` of ids, or `_id`
+beside other conditions) is looked up in SQLite instead of decoding the whole collection; each
+update of a bulk gives its read's connection back when it is done; a string range on `_id` sorted
+by `_id` is read from an index in order and ends at its limit. They change how FerretDB reaches
+its rows, never which rows a command sees: these tests hold that, that the store does not hang
+under many concurrent writes, and that the lookups are indexed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -122,3 +124,47 @@ async def test_a_delete_by_ids_removes_exactly_those(db: AsyncDatabase[Doc]) -> 
     assert result.deleted_count == 17  # o0, o3 … o48
     left = {d["_id"] async for d in docs.find({})}
     assert left == {f"o{i}" for i in range(100) if i % 3 or i >= 50}
+
+
+async def test_a_page_of_an_id_range_in_id_order_is_what_mongodb_gives(
+    db: AsyncDatabase[Doc],
+) -> None:
+    """Patch 0005: a string range on `_id`, sorted by `_id` with a limit, is read from SQLite's
+    index on `_id` as text, in order, and the read ends at the limit. Whatever the other rows
+    are (ObjectIDs, numbers, strings just outside the range, characters that JSON escapes), the
+    page is exactly MongoDB's: the range's strings in byte order, other conditions still applied.
+    """
+    docs = db["ranges"]
+    keys = [f"v{v:03d}|{t:06d}|{k}" for v in range(3) for t in range(0, 600, 7) for k in "ab"]
+    odd = ["v001!", "v001", "v001|", "v001|ü", 'v001|"q"', "v001|<&>", "v001}", "v002|\x01"]
+    await docs.insert_many(
+        [{"_id": k, "n": i} for i, k in enumerate(keys + odd)]
+        + [{"_id": ObjectId(), "n": -1}, {"_id": 5, "n": -1}, {"_id": {"v": "v001|x"}, "n": -1}]
+    )
+
+    in_range = {"_id": {"$gte": "v001|", "$lt": "v001}"}}
+    plan = await indexed_plan(db, "ranges", in_range)
+    assert "hulin_id_text" in str(plan["queryPlanner"]), plan
+
+    strings = sorted(k for k in keys + odd if "v001|" <= k < "v001}")
+    newest = [d["_id"] async for d in docs.find(in_range).sort("_id", -1).limit(25)]
+    assert newest == strings[::-1][:25]
+    oldest = [d["_id"] async for d in docs.find(in_range).sort("_id", 1).limit(25)]
+    assert oldest == strings[:25]
+
+    # a cursor's next page starts past the last id seen, in either direction
+    after = {"_id": {"$gt": oldest[-1], "$lt": "v001}"}}
+    assert [d["_id"] async for d in docs.find(after).sort("_id", 1).limit(25)] == strings[25:50]
+    before = {"_id": {"$gte": "v001|", "$lt": newest[-1]}}
+    page = [d["_id"] async for d in docs.find(before).sort("_id", -1).limit(25)]
+    assert page == strings[::-1][25:50]
+
+    # other conditions beside the range still hold, and the page fills past the rows they drop
+    even = {**in_range, "n": {"$mod": [2, 0]}}
+    got = [d["_id"] async for d in docs.find(even).sort("_id", -1).limit(10)]
+    numbered = {k: i for i, k in enumerate(keys + odd)}
+    assert got == [k for k in strings[::-1] if numbered[k] % 2 == 0][:10]
+
+    # without a limit the whole range comes back, in order, across getMore batches
+    everything = [d["_id"] async for d in docs.find(in_range, batch_size=7).sort("_id", -1)]
+    assert everything == strings[::-1]
