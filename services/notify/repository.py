@@ -12,9 +12,10 @@ number another replica took meanwhile is read past by exact `_id`), and notifica
 in one `insert_many` per batch. Updates and deletes scan as well, even by exact `_id`, so the event
 path never updates: what happens to existing notifications (a merged report, facts, an
 acknowledgement) is appended to the subject's numbered change log and folded in when notifications
-are read. Scans remain only on rare paths (the first alert of a district this process numbers, a
-redelivered event's alert, a reconnecting stream's catch-up, listings, a person marking a
-notification read).
+are read. A district's alerts are read as one `_id` range in number order (`alerts_numbered_after`:
+the listing, a stream's catch-up, the highest number), which costs the page read, not the history.
+Scans remain on other rare paths (a redelivered event's alert, the inbox and delivery listings, a
+person marking a notification read).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -138,6 +139,14 @@ def fold_changes(doc: Document, entries: Sequence[Document]) -> Document:
 def alert_id(district: str, seq: int) -> str:
     """The `_id` of a district's alert number `seq`: the tail reads the next one by exact id."""
     return f"{district}:{seq:012d}"
+
+
+def alerts_numbered_after(district: str, seq: int = 0) -> Document:
+    """The district's alerts numbered above `seq`, as one string range on `_id` (`alert_id`
+    pads the number, so `_id` order is number order). Read sorted by `_id`, a page of it costs the
+    page: MongoDB's `_id` index, and on the local store patch 0005 (docs/scaling.md §6). The
+    district stays a condition too, so a code that is a prefix of another's never mixes in."""
+    return {"_id": {"$gt": alert_id(district, seq), "$lt": f"{district};"}, "district": district}
 
 
 def created_entry(ids: Sequence[str]) -> Document:
@@ -489,32 +498,24 @@ class NotifyRepository:
         return await self.db[ALERTS].find_one({"_id": alert_id(district, seq)})
 
     async def max_seq(self, district: str) -> int:
-        doc = await self.db[ALERTS].find_one({"district": district}, sort=[("seq", DESCENDING)])
+        """The district's highest stored number (0: none): the last entry of its `_id` range."""
+        doc = await self.db[ALERTS].find_one(
+            alerts_numbered_after(district), sort=[("_id", DESCENDING)]
+        )
         return int(doc["seq"]) if doc else 0
 
     async def alerts_after(
         self, district: str, seq: int, *, limit: int, unit: str | None = None
     ) -> list[Document]:
-        query: Document = {"district": district, "seq": {"$gt": seq}}
+        query = alerts_numbered_after(district, seq)
         if unit is not None:
             query["scope_units"] = unit
-        cursor = self.db[ALERTS].find(query).sort("seq", ASCENDING).limit(limit)
-        return [d async for d in cursor]
-
-    async def alerts_by_seq(self, district: str, seqs: Iterable[int]) -> list[Document]:
-        wanted = sorted(set(seqs))
-        if not wanted:
-            return []
-        cursor = self.db[ALERTS].find({"district": district, "seq": {"$in": wanted}})
+        cursor = self.db[ALERTS].find(query).sort("_id", ASCENDING).limit(limit)
         return [d async for d in cursor]
 
     async def recent_alerts(self, district: str, unit: str, *, limit: int) -> list[Document]:
-        cursor = (
-            self.db[ALERTS]
-            .find({"district": district, "scope_units": unit})
-            .sort("seq", DESCENDING)
-            .limit(limit)
-        )
+        query = {**alerts_numbered_after(district), "scope_units": unit}
+        cursor = self.db[ALERTS].find(query).sort("_id", DESCENDING).limit(limit)
         return [d async for d in cursor]
 
     # ---- webhook subscriptions ---------------------------------------------------------------

@@ -192,3 +192,35 @@ async def test_two_replicas_racing_large_batches_with_redeliveries_number_withou
         await asyncio.gather(batches(first, events[0::2]), batches(second, events[1::2]))
 
         assert set(await numbering(db)) == set(events)
+
+
+async def test_alert_reads_take_the_district_range_in_number_order_and_its_scope_only(
+    settings_for: Callable[..., NotifySettings],
+) -> None:
+    """The listing, a stream's catch-up and the highest number read the district's alerts as one
+    `_id` range in number order: newest first or after a number, only the caller's scope, never
+    another district's (not even one whose code extends this one's), past number 9 → 10 → 100."""
+    async with two_replicas(settings_for) as (repo, _, db):
+        villages = ["500114001001", "500114001002"]
+        docs = [
+            {**alert(str(uuid.uuid4())), "scope_units": [DISTRICT, villages[i % 2]]}
+            for i in range(130)
+        ]
+        await repo.insert_alerts_numbered(docs)
+        longer = {**alert(str(uuid.uuid4())), "district": f"{DISTRICT}9"}
+        await repo.insert_alerts_numbered([{**longer, "scope_units": [f"{DISTRICT}9"]}])
+        fresh = NotifyRepository(db)  # a replica that has numbered nothing yet
+
+        assert await fresh.max_seq(DISTRICT) == 130
+        assert await fresh.max_seq(f"{DISTRICT}9") == 1
+        assert await fresh.max_seq("500115") == 0
+
+        newest = await fresh.recent_alerts(DISTRICT, DISTRICT, limit=50)
+        assert [d["seq"] for d in newest] == list(range(130, 80, -1))
+        mine = await fresh.recent_alerts(DISTRICT, villages[1], limit=20)
+        assert [d["seq"] for d in mine] == list(range(130, 90, -2))  # the odd-indexed, even seqs
+
+        caught_up = await fresh.alerts_after(DISTRICT, 8, limit=100, unit=villages[0])
+        assert [d["seq"] for d in caught_up] == list(range(9, 130, 2))[:100]
+        assert all(d["district"] == DISTRICT for d in caught_up)
+        assert await fresh.alerts_after(DISTRICT, 130, limit=10) == []
