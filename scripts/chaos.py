@@ -293,20 +293,43 @@ async def check(
     counts["webhook_events_under_two_delivery_ids"] = sum(
         1 for v in per_event.values() if len(v) > 1)
     missing = 0
-    pending = 0
+    pending: list[dict[str, Any]] = []
     if webhook_id:
-        r = await api.call("GET", f"{api.endpoints.notify}/v1/webhooks/{webhook_id}/deliveries",
-                           "hq-500114", params={"limit": 500}, give_up_s=20)
-        logged = r.body.get("deliveries", []) if isinstance(r.body, dict) else []
+        logged = await settled_deliveries(api, webhook_id, wait_s=DELIVERY_WAIT_S)
+        with receiver.lock:
+            by_delivery = Counter(a["delivery"] for a in receiver.arrivals)
         counts["webhook_deliveries_logged"] = len(logged)
         for d in logged:
             if d.get("status") == "delivered" and d.get("id") not in by_delivery:
                 missing += 1
             if d.get("status") != "delivered":
-                pending += 1
+                pending.append({k: d.get(k) for k in (
+                    "id", "event_type", "status", "attempts", "created_at", "next_try_at",
+                    "last_error", "tries")})
     counts["webhook_delivered_but_not_received"] = missing
-    counts["webhook_not_yet_delivered"] = pending
+    counts["webhook_not_yet_delivered"] = len(pending)
+    if pending:
+        counts["webhook_pending"] = pending
     return counts
+
+
+# A delivery claimed by a notify that was killed waits out its lease, then its backoff; with the
+# chaos run's lease and backoff (CHAOS_NOTIFY_ENV) every delivery arrives well inside this.
+DELIVERY_WAIT_S = 90.0
+
+
+async def settled_deliveries(api: Api, webhook_id: str, *, wait_s: float) -> list[dict[str, Any]]:
+    """The webhook's delivery log once nothing in it is still on its way (or `wait_s` is up):
+    a delivery that is late is not lost, one still pending after the bound is."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        r = await api.call("GET", f"{api.endpoints.notify}/v1/webhooks/{webhook_id}/deliveries",
+                           "hq-500114", params={"limit": 500}, give_up_s=20)
+        logged: list[dict[str, Any]] = (
+            r.body.get("deliveries", []) if isinstance(r.body, dict) else [])
+        if all(d.get("status") == "delivered" for d in logged) or time.monotonic() > deadline:
+            return logged
+        await asyncio.sleep(2.0)
 
 
 FAILURE_KEYS = (
@@ -315,6 +338,16 @@ FAILURE_KEYS = (
     "inbox_duplicates", "webhook_bad_signatures", "webhook_events_under_two_delivery_ids",
     "webhook_delivered_but_not_received", "webhook_not_yet_delivered",
 )
+
+
+# Webhook timing scaled to the run (production: 10 s timeout, 60 s lease, backoff from 10 s to
+# 10 min): a try cut off by a kill is retried within a minute, not after the run has ended.
+CHAOS_NOTIFY_ENV = {
+    "HULIN_WEBHOOK_TIMEOUT_S": "5",
+    "HULIN_WEBHOOK_LEASE_S": "15",
+    "HULIN_WEBHOOK_BACKOFF_BASE_S": "2",
+    "HULIN_WEBHOOK_BACKOFF_MAX_S": "10",
+}
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -328,6 +361,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     policy_path = short_policy(work / "policy.yaml", args.deadlines)
     env = {k: v for k, v in infra.env.items() if k.startswith("HULIN_")}
     env["HULIN_POLICY_FILE"] = str(policy_path)
+    env.update(CHAOS_NOTIFY_ENV)
     system = System(extra_env=env, log_dir=work / "logs", prefix="chaos.", db="hulin_chaos")
     receiver = Receiver(WEBHOOK_SECRET)
     receiver.start()
