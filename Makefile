@@ -7,7 +7,7 @@ PYTEST_FLAGS ?=
 export HULIN_STATE_DIR ?= $(HOME)/.local/state/hulin
 
 .PHONY: help venv infra up down status test test-unit test-integration lint typecheck \
-        bench bench-patrol bench-incidents bench-e2e demo chaos clean-state
+        bench bench-patrol bench-incidents bench-e2e bench-history demo chaos clean-state
 
 help:
 	@echo "make up      start Kafka, FerretDB, the three services and the demo district"
@@ -72,6 +72,11 @@ chaos: venv
 
 bench-patrol: infra
 	@$(PY) bench/patrol_bench.py
+
+# Reads on an almost empty store and after a year's history, same run (issue 15; writes
+# bench/results/history.json). BENCH_HISTORY_FLAGS="--incidents 2000" for a quick look.
+bench-history: infra
+	@$(PY) -m bench.history_bench $(BENCH_HISTORY_FLAGS)
 
 # The console's browser test drives Debian's chromium (never a downloaded browser build); CJK
 # fonts so the page and its screenshot show Chinese. Runs as root on CI's fresh machine.

@@ -22,6 +22,7 @@ BENCHES = (
     ("patrol", "bench-patrol"),
     ("incidents", "bench-incidents"),
     ("e2e", "bench-e2e"),
+    ("history", "bench-history"),
 )
 
 

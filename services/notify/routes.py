@@ -20,6 +20,7 @@ from services.notify.domain import webhooks
 from services.notify.domain.messages import Catalog, pick_language
 from services.notify.presenters import alert_view, notification_view
 from services.notify.repository import NotifyRepository
+from services.notify.repository.inbox import BadCursor
 from services.notify.settings import NotifySettings
 from shared.auth import CurrentPerson, issue_token
 from shared.clock import Clock
@@ -175,16 +176,21 @@ async def inbox(
     person: CurrentPerson,
     unread: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
     lang: LangQuery = None,
 ) -> dict[str, Any]:
-    docs = await _repo(request).inbox(person.id, unread=unread, limit=limit)
+    """A page, newest first; `next` is the cursor of the following page (None on the last).
+    A notification stored while one reads on never shifts the pages already handed out."""
+    try:
+        page = await _repo(request).inbox(person.id, unread=unread, limit=limit, cursor=cursor)
+    except BadCursor as exc:
+        raise InvalidInput("cursor is not one this inbox gave you", field="cursor") from exc
     catalog, offset = _views(request)
     language = _lang(request, lang)
-    return {
-        "notifications": [
-            notification_view(d, catalog, language, utc_offset_h=offset) for d in docs
-        ]
-    }
+    items = [
+        notification_view(d, catalog, language, utc_offset_h=offset) for d in page.notifications
+    ]
+    return {"notifications": items, "items": items, "next": page.next, "count": len(items)}
 
 
 @router.post("/inbox/{notification_id}/read", summary="Mark one of one's own notifications read")

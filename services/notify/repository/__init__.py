@@ -14,8 +14,8 @@ path never updates: what happens to existing notifications (a merged report, fac
 acknowledgement) is appended to the subject's numbered change log and folded in when notifications
 are read. A district's alerts are read as one `_id` range in number order (`alerts_numbered_after`:
 the listing, a stream's catch-up, the highest number), which costs the page read, not the history.
-Scans remain on other rare paths (a redelivered event's alert, the inbox and delivery listings, a
-person marking a notification read).
+A person's inbox is read from keyed copies the same way (`inbox.py`). Scans remain on other
+rare paths (a redelivered event's alert, the delivery listing).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.notify.repository.inbox import ENTRIES as INBOX_ENTRIES
+from services.notify.repository.inbox import UNREAD as INBOX_UNREAD
+from services.notify.repository.inbox import InboxEntries, InboxPage
 from shared.db import Document, insert_new, insert_once
 from shared.locks import claim_once
 
@@ -62,7 +65,6 @@ DEAD = "dead"
 INDEXES: dict[str, list[IndexModel]] = {
     NOTIFICATIONS: [
         IndexModel([("key", ASCENDING)], unique=True, name="one_per_subject_recipient_kind_level"),
-        IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)], name="inbox"),
         IndexModel([("subject_id", ASCENDING)], name="by_subject"),
         IndexModel([("event_id", ASCENDING), ("published", ASCENDING)], name="outbox"),
     ],
@@ -84,6 +86,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     # no index of their own: listed so start-up makes them, not the first event
     PUBLISHED: [],
+    INBOX_ENTRIES: [],  # read by `_id` range only (repository/inbox.py)
+    INBOX_UNREAD: [],
     CHANGES: [],
     CLAIMS: [],
     OUTCOMES: [],
@@ -215,6 +219,7 @@ class NotifyRepository:
         self._numbering = asyncio.Lock()  # this process numbers one alert at a time
         self._changes: OrderedDict[str, list[Document]] = OrderedDict()  # subject → its log
         self._active_subs: tuple[float, list[Document]] | None = None  # (read at, subscriptions)
+        self.inboxes = InboxEntries(db)
 
     # ---- notifications (inboxes) -------------------------------------------------------------
     async def insert_notification(self, doc: Document) -> bool:
@@ -229,7 +234,15 @@ class NotifyRepository:
         the two writes (the log may then name one not stored yet; the redelivered event stores
         it)."""
         unique = list({d["_id"]: d for d in docs}.values())
-        return await insert_many_new(self.db[NOTIFICATIONS], unique)
+        existed = await insert_many_new(self.db[NOTIFICATIONS], unique)
+        stored_before = await asyncio.gather(
+            *(self.db[NOTIFICATIONS].find_one({"_id": i}) for i in sorted(existed))
+        )
+        await self.inboxes.add(
+            [d for d in unique if d["_id"] not in existed]
+            + [d for d in stored_before if d is not None]
+        )
+        return existed
 
     async def published_among(self, ids: Sequence[str]) -> set[str]:
         """Which of these notifications were announced already (only asked for duplicates);
@@ -302,13 +315,15 @@ class NotifyRepository:
 
     async def changes_of(self, subject_id: str) -> list[Document]:
         """The subject's change log, oldest first: cached entries (they never change) plus the
-        ones stored since, read by exact `_id` until the next number is missing."""
+        ones stored since, up to the first number missing: one `_id` range read (the numbers
+        are padded, so `_id` order is number order; patch 0005 on the local store)."""
         entries = self._changes.get(subject_id)
         entries = list(entries) if entries is not None else []
-        while True:
-            doc = await self.db[CHANGES].find_one({"_id": change_id(subject_id, len(entries) + 1)})
-            if doc is None:
-                break
+        since = {"_id": {"$gt": change_id(subject_id, len(entries)), "$lt": f"{subject_id};"}}
+        found = self.db[CHANGES].find(since).sort("_id", ASCENDING)
+        async for doc in found:
+            if doc["_id"] != change_id(subject_id, len(entries) + 1):
+                break  # a number not stored yet (its writer is on the way): read on next time
             entries.append(doc)
         self._remember(subject_id, entries)
         return entries
@@ -343,12 +358,13 @@ class NotifyRepository:
         )
         return [fold_changes(d, logs.get(str(d.get("subject_id")), [])) for d in docs]
 
-    async def inbox(self, recipient_id: str, *, unread: bool, limit: int) -> list[Document]:
-        query: Document = {"recipient_id": recipient_id}
-        if unread:
-            query["read_at"] = None
-        cursor = self.db[NOTIFICATIONS].find(query).sort("created_at", DESCENDING).limit(limit)
-        return await self._with_changes([d async for d in cursor])
+    async def inbox(
+        self, recipient_id: str, *, unread: bool, limit: int, cursor: str | None = None
+    ) -> InboxPage:
+        """A page of the person's notifications (or unread ones), newest first, as they stand;
+        from `cursor` (a page's `next`) on. BadCursor when the cursor is not theirs."""
+        page = await self.inboxes.page(recipient_id, unread=unread, limit=limit, cursor=cursor)
+        return InboxPage(await self._with_changes(page.notifications), page.next)
 
     async def mark_read(
         self, notification_id: str, recipient_id: str, now: datetime
@@ -363,6 +379,7 @@ class NotifyRepository:
                 {"_id": notification_id}, {"$set": {"read_at": now}}
             )
             doc["read_at"] = now
+        await self.inboxes.mark_read(doc)  # again when asked again: mends a crash in between
         return (await self._with_changes([doc]))[0]
 
     async def notifications_of(self, subject_id: str) -> list[Document]:
