@@ -47,7 +47,7 @@ from shared.events import (
 )
 from shared.kafka import Publisher
 from shared.lane import Lane
-from shared.org import Level, OrgDirectory, Person, Role
+from shared.org import OrgDirectory, Person, Role
 from shared.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -838,23 +838,18 @@ class IncidentsService:
         unit: str | None,
         since: datetime | None,
         limit: int,
-    ) -> list[dict[str, Any]]:
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of incidents in the unit (or the person's), and the cursor of the next."""
         if person.role == Role.PUBLIC:
-            return []
+            return [], None
         root = unit or person.unit
         if not in_scope(self.org, person, root):
             raise NotFound("unit not found")
-        level = self.org.unit(root).level
-        field = {Level.VILLAGE: "village", Level.TOWNSHIP: "township"}.get(level, "district")
-        query: dict[str, Any] = {field: root}
-        if status:
-            query["status"] = status
-        if type_:
-            query["type"] = type_
-        if since:
-            query["updated_at"] = {"$gte": since}
-        docs = await self.repo.find_incidents(query, limit=limit)
-        return [public_view(d) for d in docs]
+        page = await self.repo.incidents_in(
+            root, status=status, type_=type_, since=since, limit=limit, cursor=cursor
+        )
+        return [public_view(d) for d in page.incidents], page.next
 
     # --- storing and publishing -----------------------------------------------------------------
 

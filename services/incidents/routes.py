@@ -14,6 +14,7 @@ from services.incidents.domain.incident import STATUSES
 from services.incidents.domain.intake import check_report
 from services.incidents.handlers import IncidentsService
 from shared.auth import CurrentPerson, require_role
+from shared.cursors import BadCursor
 from shared.errors import InvalidInput
 from shared.events.reports import ReportType
 from shared.geo import gcj02_to_wgs84
@@ -164,11 +165,21 @@ async def list_incidents(
     unit: str | None = None,
     since: Annotated[AwareDatetime | None, Query(description="changed at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    cursor: Annotated[str | None, Query(max_length=400, description="a page's `next`")] = None,
 ) -> Any:
-    items = await service.list_incidents(
-        person=person, status=status, type_=type, unit=unit, since=since, limit=limit
-    )
-    return {"items": items, "count": len(items)}
+    try:
+        items, nxt = await service.list_incidents(
+            person=person,
+            status=status,
+            type_=type,
+            unit=unit,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+        )
+    except BadCursor as exc:
+        raise InvalidInput("cursor is not one this list gave you", field="cursor") from exc
+    return {"items": items, "next": nxt, "count": len(items)}
 
 
 @router.get("/incidents/{incident_id}")

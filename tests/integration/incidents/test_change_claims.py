@@ -23,6 +23,16 @@ from shared.policy import Policy
 from shared.topics import INCIDENTS
 from tests.support.kafka import read_topic
 
+# what every stored incident has, so the store can list it (repository/lists.py)
+LISTED: dict[str, Any] = {
+    "status": "reported",
+    "opened_at": datetime(2026, 4, 1, 8, 0, tzinfo=UTC),
+    "updated_at": datetime(2026, 4, 1, 8, 0, tzinfo=UTC),
+    "village": "500114001001",
+    "township": "500114001",
+    "district": "500114",
+}
+
 
 @asynccontextmanager
 async def relay_setup(
@@ -59,8 +69,11 @@ async def test_only_one_of_many_racing_writers_claims_a_version(
     try:
         repo = IncidentsRepository(dbmod.database(client, s), shards=2)
         now = datetime.now(UTC)
-        await repo.apply({"_id": "inc-1", "version": 1, "escalation_level": 0})
-        docs = [{"_id": "inc-1", "version": 2, "escalation_level": 1, "by": i} for i in range(8)]
+        await repo.apply({**LISTED, "_id": "inc-1", "version": 1, "escalation_level": 0})
+        docs = [
+            {**LISTED, "_id": "inc-1", "version": 2, "escalation_level": 1, "by": i}
+            for i in range(8)
+        ]
         won = await asyncio.gather(
             *(repo.commit(base_version=1, doc=d, events=[], at=now) for d in docs)
         )
@@ -112,8 +125,8 @@ async def test_relay_drops_a_change_staged_but_never_claimed(
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
     async with relay_setup(s) as (repo, service):
-        await repo.apply({"_id": "inc-2", "version": 1, "escalation_level": 0})
-        doc = {"_id": "inc-2", "version": 2, "escalation_level": 1}
+        await repo.apply({**LISTED, "_id": "inc-2", "version": 1, "escalation_level": 0})
+        doc = {**LISTED, "_id": "inc-2", "version": 2, "escalation_level": 1}
         now = datetime.now(UTC)
         # Died between staging and claiming, recently: the relay waits (it may still claim).
         assert await repo.stage("inc-2:1", doc=doc, events=[], at=now - timedelta(seconds=0.2))
@@ -158,7 +171,7 @@ async def test_relay_replays_a_change_staged_by_the_previous_version(
     is replayed all the same."""
     s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
     async with relay_setup(s) as (repo, service):
-        await repo.apply({"_id": "inc-3", "version": 1, "escalation_level": 0})
+        await repo.apply({**LISTED, "_id": "inc-3", "version": 1, "escalation_level": 0})
         staged_at = datetime.now(UTC) - timedelta(seconds=1)
         staged_at = staged_at.replace(microsecond=staged_at.microsecond // 1000 * 1000)  # BSON: ms
         await repo.db[OUTBOX].insert_one(
@@ -167,7 +180,7 @@ async def test_relay_replays_a_change_staged_by_the_previous_version(
                 "incident_id": "inc-3",
                 "base_version": 1,
                 "at": staged_at,
-                "doc": {"_id": "inc-3", "version": 2, "escalation_level": 1},
+                "doc": {**LISTED, "_id": "inc-3", "version": 2, "escalation_level": 1},
                 "events": [],
             }
         )
@@ -176,7 +189,14 @@ async def test_relay_replays_a_change_staged_by_the_previous_version(
         stored = await repo.get_incident("inc-3")
         assert stored is not None and stored["escalation_level"] == 1
         # and the packed shape round-trips whole, datetimes aware as the client reads them
-        doc = {"_id": "inc-4", "version": 2, "at": staged_at, "tags": ["a"], "n": {"x": 1.5}}
+        doc = {
+            **LISTED,
+            "_id": "inc-4",
+            "version": 2,
+            "at": staged_at,
+            "tags": ["a"],
+            "n": {"x": 1.5},
+        }
         assert await repo.stage("inc-4:1", doc=doc, events=[{"id": "e"}], at=staged_at)
         stored_record = await repo.db[OUTBOX].find_one({"_id": "inc-4:1"})
         assert stored_record is not None and isinstance(stored_record["change"], bytes)

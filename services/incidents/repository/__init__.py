@@ -25,11 +25,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import bson
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from services.incidents.repository.lists import LISTS, IncidentLists, ListPage, keep_all
+from services.incidents.repository.timers import TIMERS, TimerEntries
+from shared.clock import as_utc
 from shared.db import insert_new, is_store_busy
 from shared.locks import LOCKS, locked
 
@@ -62,15 +65,13 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
         OUTBOX: [IndexModel([("at", ASCENDING)])],
         CHANGES: [IndexModel([("at", ASCENDING)])],
         REPORT_LINKS: [],  # no index: made at start-up, not by the first report
+        LISTS: [],  # read by `_id` range only (repository/lists.py)
+        TIMERS: [],  # read whole or by `_id` range (repository/timers.py)
         LOCKS: [],
     }
     for i in range(shards):
         out[f"{CELLS}_{i:02d}"] = []
-        out[shard_name(i)] = [
-            IndexModel([("next_timer_at", ASCENDING)]),
-            IndexModel([("status", ASCENDING), ("type", ASCENDING)]),
-            IndexModel([("village", ASCENDING), ("updated_at", DESCENDING)]),
-        ]
+        out[shard_name(i)] = []
     return out
 
 
@@ -111,6 +112,8 @@ class IncidentsRepository:
     def __init__(self, db: AsyncDatabase[Document], *, shards: int = DEFAULT_SHARDS) -> None:
         self.db = db
         self.shards = shards
+        self.lists = IncidentLists(db, with_busy_retry)
+        self.timer_entries = TimerEntries(db, self._index, with_busy_retry)
 
     def _index(self, incident_id: str) -> int:
         return zlib.crc32(incident_id.encode()) % self.shards
@@ -187,12 +190,18 @@ class IncidentsRepository:
         )
         return claimed
 
+    async def _put_read_models(self, docs: Sequence[Document]) -> None:
+        """The lists and timers of these incidents, written before the incidents themselves."""
+        await asyncio.gather(self.lists.put(docs), self.timer_entries.put(docs))
+
     async def _replace(self, doc: Document) -> None:
+        await self._put_read_models([doc])
         shard = self._shard(doc["_id"])
         await with_busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
 
     async def _write_new(self, shard: AsyncCollection[Document], docs: list[Document]) -> None:
         """Write claimed documents: inserted in one go; one already there (a replay) replaced."""
+        await self._put_read_models(docs)
         written = await insert_new(shard, docs)
         for doc in docs:
             if doc["_id"] not in written:
@@ -231,6 +240,7 @@ class IncidentsRepository:
 
     async def apply(self, doc: Document) -> None:
         """Write an incident document (a claimed change, or a replay of one)."""
+        await self._put_read_models([doc])
         shard = self._shard(doc["_id"])
         if doc.get("version") == 1:
             try:
@@ -282,30 +292,31 @@ class IncidentsRepository:
         return result.deleted_count
 
     async def timers(self, shard: int | None = None) -> list[tuple[str, datetime]]:
-        """(incident id, next_timer_at) of every incident with a timer set, in one shard or all."""
+        """(incident id, next_timer_at) of every incident with a timer set, in one shard or all:
+        read from the timers' own entries, so it costs the open work (repository/timers.py)."""
+        return await self.timer_entries.due_times(shard)
 
-        async def one(col: AsyncCollection[Document]) -> list[Document]:
-            cursor = col.find({"next_timer_at": {"$ne": None}}, {"next_timer_at": 1})
-            return await cursor.to_list()
+    async def incidents_in(
+        self,
+        unit: str,
+        *,
+        status: str | None,
+        type_: str | None,
+        since: datetime | None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> ListPage:
+        """A page of the unit's incidents (in it or below it), newest opened first, without
+        their timelines; of one status, type, or changed since, when asked. BadCursor when the
+        cursor is not this list's."""
 
-        shards = self._all_shards() if shard is None else [self.db[shard_name(shard)]]
-        out: list[tuple[str, datetime]] = []
-        for docs in await asyncio.gather(*(one(c) for c in shards)):
-            out += [(d["_id"], d["next_timer_at"]) for d in docs if d.get("next_timer_at")]
-        return out
+        def keep(doc: Document) -> bool:
+            if type_ and doc.get("type") != type_:
+                return False
+            return not since or as_utc(doc["updated_at"]) >= since
 
-    async def find_incidents(self, query: Document, *, limit: int) -> list[Document]:
-        """Incidents matching `query` (newest first), without their timelines."""
-
-        async def one(col: AsyncCollection[Document]) -> list[Document]:
-            cursor = col.find(query, {"timeline": 0}).sort("opened_at", DESCENDING).limit(limit)
-            return await cursor.to_list()
-
-        docs = [
-            d for part in await asyncio.gather(*(one(c) for c in self._all_shards())) for d in part
-        ]
-        docs.sort(key=lambda d: d["opened_at"], reverse=True)
-        return docs[:limit]
+        matches = keep if (type_ or since) else keep_all
+        return await self.lists.page(unit, status=status, limit=limit, cursor=cursor, keep=matches)
 
     async def count_incidents(self) -> int:
         counts = await asyncio.gather(*(c.count_documents({}) for c in self._all_shards()))
