@@ -20,10 +20,10 @@ from services.notify.domain import webhooks
 from services.notify.domain.messages import Catalog, pick_language
 from services.notify.presenters import alert_view, notification_view
 from services.notify.repository import NotifyRepository
-from services.notify.repository.inbox import BadCursor
 from services.notify.settings import NotifySettings
 from shared.auth import CurrentPerson, issue_token
 from shared.clock import Clock
+from shared.cursors import BadCursor
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.events import REPORT_TYPES
 from shared.org import OrgDirectory, Person, Role
@@ -308,43 +308,46 @@ async def webhook_deliveries(
     person: CurrentPerson,
     webhook_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
     await _own_subscription(request, person, webhook_id)
     repo = _repo(request)
-    docs = await repo.delivery_log(webhook_id, limit=limit)
+    try:
+        docs, nxt = await repo.delivery_log(webhook_id, limit=limit, cursor=cursor)
+    except BadCursor as exc:
+        raise InvalidInput("cursor is not one this log gave you", field="cursor") from exc
 
     def iso(v: Any) -> Any:
         return v.isoformat() if hasattr(v, "isoformat") else v
 
-    return {
-        "deliveries": [
-            {
-                "id": d["_id"],
-                "event_id": d["event_id"],
-                "event_type": d["event_type"],
-                "incident_id": d.get("subject_id"),
-                "status": d["status"],
-                "attempts": d["attempts"],
-                "created_at": iso(d["created_at"]),
-                "next_try_at": iso(d["next_try_at"]),
-                "delivered_at": iso(d.get("delivered_at")),
-                "dead_at": iso(d.get("dead_at")),
-                "last_error": d.get("last_error"),
-                "tries": [
-                    {
-                        "attempt": t["attempt"],
-                        "at": iso(t["at"]),
-                        "status_code": t.get("status_code"),
-                        "ok": t.get("ok", False),
-                        "error": t.get("error"),
-                        "duration_ms": t.get("duration_ms"),
-                    }
-                    for t in d["tries"]
-                ],
-            }
-            for d in docs
-        ]
-    }
+    items = [
+        {
+            "id": d["_id"],
+            "event_id": d["event_id"],
+            "event_type": d["event_type"],
+            "incident_id": d.get("subject_id"),
+            "status": d["status"],
+            "attempts": d["attempts"],
+            "created_at": iso(d["created_at"]),
+            "next_try_at": iso(d["next_try_at"]),
+            "delivered_at": iso(d.get("delivered_at")),
+            "dead_at": iso(d.get("dead_at")),
+            "last_error": d.get("last_error"),
+            "tries": [
+                {
+                    "attempt": t["attempt"],
+                    "at": iso(t["at"]),
+                    "status_code": t.get("status_code"),
+                    "ok": t.get("ok", False),
+                    "error": t.get("error"),
+                    "duration_ms": t.get("duration_ms"),
+                }
+                for t in d["tries"]
+            ],
+        }
+        for d in docs
+    ]
+    return {"deliveries": items, "items": items, "next": nxt, "count": len(items)}
 
 
 # ---- the org map --------------------------------------------------------------------------

@@ -31,9 +31,11 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.notify.domain.deliveries import delivery_state
 from services.notify.repository.inbox import ENTRIES as INBOX_ENTRIES
 from services.notify.repository.inbox import UNREAD as INBOX_UNREAD
 from services.notify.repository.inbox import InboxEntries, InboxPage
+from shared.cursors import decode_cursor, encode_cursor
 from shared.db import Document, insert_new, insert_once
 from shared.locks import claim_once
 
@@ -56,11 +58,14 @@ ANNOUNCED = "webhook_deadletters_announced"  # one marker per dead delivery publ
 # order key (subscription + incident) → its latest delivery: the predecessor a replica that just
 # took over the incident's partition must wait for, though it never held it in memory
 HEADS = "webhook_order_heads"
+# The deliveries not finished, and the dead ones not announced yet (each without its body): the
+# sweep's work, which stays the size of what is in flight however long the log grows.
+OPEN = "webhook_open"
+# A subscription's delivery log by page: `<subscription>|<alert number>|<delivery id>`.
+LOG = "webhook_log"
+ID_LIST_MAX = 900  # ids in one `_id $in` (the local store pushes down at most 1000)
 SUBSCRIPTIONS_TTL_S = 2.0  # the event path reads the subscriptions at most this often
 
-PENDING = "pending"
-DELIVERED = "delivered"
-DEAD = "dead"
 
 INDEXES: dict[str, list[IndexModel]] = {
     NOTIFICATIONS: [
@@ -79,12 +84,13 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="one_per_subscription_event",
         ),
-        IndexModel([("subscription_id", ASCENDING), ("seq", DESCENDING)], name="log"),
     ],
     ATTEMPTS: [
         IndexModel([("delivery_id", ASCENDING), ("attempt", ASCENDING)], unique=True, name="try"),
     ],
     # no index of their own: listed so start-up makes them, not the first event
+    OPEN: [],
+    LOG: [],  # read by `_id` range only
     PUBLISHED: [],
     INBOX_ENTRIES: [],  # read by `_id` range only (repository/inbox.py)
     INBOX_UNREAD: [],
@@ -569,8 +575,25 @@ class NotifyRepository:
     # outcome document keyed by its id, which the next delivery of the same incident reads by
     # exact `_id` before it goes out.
     async def insert_deliveries(self, docs: Sequence[Document]) -> set[str]:
-        """One write for many deliveries; returns the ids already there (a redelivered event)."""
-        return await insert_many_new(self.db[DELIVERIES], docs)
+        """One write for many deliveries; returns the ids already there (a redelivered event).
+        Each is then put in the open set and the log, the ones already there too (a crash
+        between the writes is mended by the redelivery; the sweep closes one found finished)."""
+        existed = await insert_many_new(self.db[DELIVERIES], docs)
+        heads = [{k: v for k, v in d.items() if k != "body"} for d in docs]
+        logged = [{**h, "_id": log_key(h), "delivery_id": h["_id"]} for h in heads]
+        await asyncio.gather(
+            insert_many_new(self.db[OPEN], heads), insert_many_new(self.db[LOG], logged)
+        )
+        return existed
+
+    async def open_deliveries(self) -> list[Document]:
+        """The deliveries in flight, without their bodies (start-up and the sweep)."""
+        return [d async for d in self.db[OPEN].find({})]
+
+    async def close_deliveries(self, ids: Collection[str]) -> None:
+        """Finished (delivered, or dead and announced): out of the open set."""
+        for chunk in chunks(sorted(ids)):
+            await self.db[OPEN].delete_many({"_id": {"$in": chunk}})
 
     async def order_heads(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         """The latest stored delivery (alert seq, delivery id) of each order key that has one;
@@ -594,10 +617,6 @@ class NotifyRepository:
 
     async def delivery(self, delivery_id: str) -> Document | None:
         return await self.db[DELIVERIES].find_one({"_id": delivery_id})
-
-    async def delivery_heads(self) -> list[Document]:
-        """Every delivery without its body (start-up and the slow sweep; a scan)."""
-        return [d async for d in self.db[DELIVERIES].find({}, {"body": 0})]
 
     async def claim_try(self, delivery_id: str, attempt: int, **fields: Any) -> bool:
         """Try number `attempt` of the delivery is ours: true for exactly one caller, ever."""
@@ -629,78 +648,66 @@ class NotifyRepository:
     async def outcome(self, delivery_id: str) -> Document | None:
         return await self.db[OUTCOMES].find_one({"_id": delivery_id})
 
-    async def outcomes(self) -> list[Document]:
-        """Every outcome (start-up and the slow sweep; small documents, a scan)."""
-        return [d async for d in self.db[OUTCOMES].find({})]
+    async def outcomes_of(self, ids: Collection[str]) -> dict[str, Document]:
+        """The outcomes of these deliveries that have one, by delivery id."""
+        out: dict[str, Document] = {}
+        for chunk in chunks(sorted(ids)):
+            async for o in self.db[OUTCOMES].find({"_id": {"$in": chunk}}):
+                out[str(o["_id"])] = o
+        return out
 
     async def mark_announced(self, delivery_id: str, now: datetime) -> None:
         """The dead-letter event of this delivery is published (a marker, inserted)."""
         await insert_once(self.db, ANNOUNCED, {"_id": delivery_id, "at": now})
 
-    async def announced(self) -> set[str]:
-        return {str(d["_id"]) async for d in self.db[ANNOUNCED].find({}, {"_id": 1})}
+    async def announced_among(self, ids: Collection[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in chunks(sorted(ids)):
+            found = self.db[ANNOUNCED].find({"_id": {"$in": chunk}}, {"_id": 1})
+            out |= {str(d["_id"]) async for d in found}
+        return out
 
-    async def delivery_log(self, subscription_id: str, *, limit: int) -> list[Document]:
-        """The subscription's latest deliveries as they stand, each with its tries (the API's
-        delivery log: scans, not a hot path)."""
-        cursor = (
-            self.db[DELIVERIES]
-            .find({"subscription_id": subscription_id}, {"body": 0})
-            .sort("seq", DESCENDING)
-            .limit(limit)
-        )
-        docs = [d async for d in cursor]
-        ids = [d["_id"] for d in docs]
+    async def delivery_log(
+        self, subscription_id: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Document], str | None]:
+        """A page of the subscription's deliveries, newest alert first, as they stand, each with
+        its tries; and the cursor of the next page. One `_id` range of the log, then the page's
+        outcomes by `_id` and each delivery's tries as an `_id` range."""
+        low = f"{subscription_id}|"
+        upper = decode_cursor(cursor, low) if cursor else f"{subscription_id}}}"
+        found = self.db[LOG].find({"_id": {"$gte": low, "$lt": upper}})
+        rows = await found.sort("_id", DESCENDING).limit(limit + 1).to_list()
+        nxt = encode_cursor(str(rows[limit - 1]["_id"])) if len(rows) > limit else None
+        docs = [{**r, "_id": r["delivery_id"]} for r in rows[:limit]]
+        ids = [str(d["_id"]) for d in docs]
         if not ids:
-            return []
+            return [], None
         # Outcomes first: a delivery's tries are recorded before its outcome, so every try that led
         # to an outcome read here is in the read of the tries after it. The other order could show
         # "delivered" without the try that delivered it (a try recorded between the two reads).
-        ends = {str(o["_id"]): o async for o in self.db[OUTCOMES].find({"_id": {"$in": ids}})}
-        tries: dict[str, list[Document]] = {}
-        async for t in self.db[ATTEMPTS].find({"delivery_id": {"$in": ids}}):
-            tries.setdefault(str(t["delivery_id"]), []).append(t)
+        ends = await self.outcomes_of(ids)
+        tries = await asyncio.gather(*(self.tries_of(i) for i in ids))
         return [
-            delivery_state(d, tries.get(str(d["_id"]), []), ends.get(str(d["_id"]))) for d in docs
-        ]
+            delivery_state(d, t, ends.get(str(d["_id"]))) for d, t in zip(docs, tries, strict=True)
+        ], nxt
+
+    async def tries_of(self, delivery_id: str) -> list[Document]:
+        """The delivery's try records (one `_id` range: `<delivery>:<try>`), in try order."""
+        found = self.db[ATTEMPTS].find(
+            {"_id": {"$gt": f"{delivery_id}:", "$lt": f"{delivery_id};"}}
+        )
+        return sorted(await found.to_list(), key=lambda t: int(t["attempt"]))
+
+
+def log_key(delivery: Mapping[str, Any]) -> str:
+    """Orders a subscription's deliveries by the number of their alert (a district's order)."""
+    return f"{delivery['subscription_id']}|{int(delivery['seq']):012d}|{delivery['_id']}"
+
+
+def chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [list(ids[i : i + ID_LIST_MAX]) for i in range(0, len(ids), ID_LIST_MAX)]
 
 
 def try_id(delivery_id: str, attempt: int) -> str:
     """The `_id` of try number `attempt` of a delivery (its claim and its record)."""
     return f"{delivery_id}:{attempt}"
-
-
-def delivery_state(
-    delivery: Document, attempts: Sequence[Document], outcome: Document | None
-) -> Document:
-    """A delivery as it stands, from its insert-only records (pure): status, tries, last error,
-    when it is tried next. A delivery stored before tries were records carries its own state."""
-    tries = sorted(attempts, key=lambda t: int(t["attempt"]))
-    last = tries[-1] if tries else None
-    legacy = delivery.get("status") in (DELIVERED, DEAD)
-    if outcome is not None:
-        status = str(outcome["status"])
-    elif legacy:
-        status = str(delivery["status"])
-    else:
-        status = PENDING
-    next_try = None
-    if status == PENDING:
-        next_try = (
-            (last or {}).get("next_try_at") or delivery.get("due_at") or delivery.get("created_at")
-        )
-    return {
-        **delivery,
-        "status": status,
-        "attempts": len(tries) if tries else int(delivery.get("attempts") or 0),
-        "last_error": last.get("error") if last else delivery.get("last_error"),
-        "last_status_code": last.get("status_code") if last else delivery.get("last_status_code"),
-        "next_try_at": next_try,
-        "delivered_at": outcome.get("at")
-        if outcome is not None and status == DELIVERED
-        else delivery.get("delivered_at"),
-        "dead_at": outcome.get("at")
-        if outcome is not None and status == DEAD
-        else delivery.get("dead_at"),
-        "tries": tries,
-    }

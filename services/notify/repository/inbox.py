@@ -16,8 +16,6 @@ each by exact `_id`; done again, it does the same.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,16 +23,13 @@ from datetime import datetime
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.cursors import decode_cursor, encode_cursor
 from shared.db import Document, insert_new
 
 ENTRIES = "inbox_entries"  # every notification a person got, keyed by `inbox_key`
 UNREAD = "inbox_unread"  # the ones not read yet, same keys
 SEPARATOR = "|"
 AFTER_SEPARATOR = chr(ord(SEPARATOR) + 1)  # "}": above every key of the person, below the next
-
-
-class BadCursor(ValueError):
-    """The cursor was not one this inbox gave out (or was given to someone else)."""
 
 
 def inbox_key(recipient_id: str, created_at: datetime, notification_id: str) -> str:
@@ -48,21 +43,6 @@ def key_of(notification: Document) -> str:
     return inbox_key(
         str(notification["recipient_id"]), notification["created_at"], str(notification["_id"])
     )
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, recipient_id: str) -> str:
-    """The key a cursor stands for; BadCursor when it is not a key of this person's inbox."""
-    try:
-        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise BadCursor(cursor) from exc
-    if not key.startswith(recipient_id + SEPARATOR) or key.count(SEPARATOR) < 2:
-        raise BadCursor(cursor)
-    return key
 
 
 def page_query(recipient_id: str, before: str | None) -> Document:
@@ -106,7 +86,7 @@ class InboxEntries:
     async def page(
         self, recipient_id: str, *, unread: bool, limit: int, cursor: str | None
     ) -> InboxPage:
-        before = decode_cursor(cursor, recipient_id) if cursor else None
+        before = decode_cursor(cursor, recipient_id + SEPARATOR) if cursor else None
         found = (
             self.db[UNREAD if unread else ENTRIES]
             .find(page_query(recipient_id, before))

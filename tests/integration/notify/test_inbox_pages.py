@@ -12,9 +12,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.repository import INDEXES, NOTIFICATIONS, NotifyRepository
-from services.notify.repository.inbox import ENTRIES, UNREAD, BadCursor
+from services.notify.repository.inbox import ENTRIES, UNREAD
 from services.notify.settings import NotifySettings
 from shared import db as dbmod
+from shared.cursors import BadCursor
 from shared.db import Document
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)

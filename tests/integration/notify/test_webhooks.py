@@ -228,19 +228,21 @@ async def stored_by_another_replica(
         message={"title": "t", "body": "b"},
     )
     db = n.app.state.repo.db
-    await db[DELIVERIES].insert_one(
-        {
-            "_id": did,
-            "subscription_id": sub_id,
-            "event_id": event_id,
-            "event_type": "incident.opened",
-            "subject_id": "i-1",
-            "order_key": f"{sub_id}|i-1",
-            "seq": 1,
-            "prev": prev,
-            "body": body.decode(),
-            "created_at": now,
-        }
+    await n.app.state.repo.insert_deliveries(  # as the other replica's adapter wrote it
+        [
+            {
+                "_id": did,
+                "subscription_id": sub_id,
+                "event_id": event_id,
+                "event_type": "incident.opened",
+                "subject_id": "i-1",
+                "order_key": f"{sub_id}|i-1",
+                "seq": 1,
+                "prev": prev,
+                "body": body.decode(),
+                "created_at": now,
+            }
+        ]
     )
     if claimed_until is not None:
         await db[CLAIMS].insert_one(
@@ -304,3 +306,43 @@ async def test_a_delivery_waits_for_its_predecessor_held_by_another_replica(
     await notify.app.state.dispatcher.sweep()
     await wait_until(lambda: rec.requests)
     assert [r["headers"]["x-hulin-delivery"] for r in rec.requests] == [second]
+
+
+async def test_the_sweep_keeps_only_deliveries_in_flight_open_and_the_log_pages_by_cursor(
+    notify: Notify,
+) -> None:
+    repo = notify.app.state.repo
+    sub = await subscribe(notify, "http://127.0.0.1:9/never")  # nothing goes out in this test
+    notify.app.state.dispatcher.queue.pending.clear()
+    now = datetime.now(UTC)
+    docs = [
+        {
+            "_id": f"d-{n}",
+            "subscription_id": sub["id"],
+            "event_id": f"e-{n}",
+            "event_type": "incident.opened",
+            "subject_id": f"i-{n}",
+            "order_key": f"{sub['id']}|i-{n}",
+            "seq": n,
+            "prev": None,
+            "body": "{}",
+            "created_at": now,
+        }
+        for n in range(1, 5)
+    ]
+    await repo.insert_deliveries(docs)
+    for did, status in (("d-1", "delivered"), ("d-2", "dead"), ("d-3", "dead")):
+        await repo.record_outcome(
+            {"_id": did, "subscription_id": sub["id"], "status": status, "at": now, "attempts": 1}
+        )
+    await repo.mark_announced("d-2", now)
+
+    await notify.app.state.dispatcher.sweep()
+
+    # d-3 waits to be announced (its recorder may still be at it); d-4 is still to go out
+    assert sorted(d["_id"] for d in await repo.open_deliveries()) == ["d-3", "d-4"]
+    first, nxt = await repo.delivery_log(sub["id"], limit=3)
+    rest, end = await repo.delivery_log(sub["id"], limit=3, cursor=nxt)
+    assert [d["_id"] for d in first] == ["d-4", "d-3", "d-2"] and nxt is not None
+    assert [(d["_id"], d["status"]) for d in rest] == [("d-1", "delivered")] and end is None
+    assert [d["status"] for d in first] == ["pending", "dead", "dead"]

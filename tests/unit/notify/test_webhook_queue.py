@@ -13,7 +13,7 @@ from services.notify.catalog import load_catalog
 from services.notify.channels.base import Dispatch
 from services.notify.channels.webhook import DeliveryQueue, Pending, WebhookChannel
 from services.notify.domain.dedup import delivery_id
-from services.notify.repository import DEAD, DELIVERED, PENDING, delivery_state
+from services.notify.domain.deliveries import DEAD, DELIVERED, PENDING, delivery_state
 from shared.clock import FakeClock
 
 T0 = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
@@ -106,12 +106,6 @@ def test_the_log_shows_a_delivery_pending_until_its_outcome_then_delivered_or_de
     assert [t["attempt"] for t in done["tries"]] == [1, 2] and done["next_try_at"] is None
     dead = delivery_state(d, [t1], {"_id": "a", "status": DEAD, "at": T0})
     assert dead["status"] == DEAD and dead["dead_at"] == T0
-
-
-def test_a_delivery_stored_with_its_own_state_before_tries_were_records_keeps_it() -> None:
-    old = {"_id": "a", "created_at": T0, "status": DELIVERED, "attempts": 3, "delivered_at": T0}
-    state = delivery_state(old, [], None)
-    assert state["status"] == DELIVERED and state["attempts"] == 3 and state["delivered_at"] == T0
 
 
 class FailingOnceRepo:
