@@ -174,6 +174,7 @@ class PatrolService:
             "_id": patrol_id,
             "ranger_id": person.id,
             "village": person.unit,
+            "scope_units": [u.code for u in self.org.ancestors(person.unit)],
             "started_at": started_at,
             "ended_at": None,
             "finished_at": None,
@@ -534,7 +535,7 @@ class PatrolService:
             ranger_ids = [ranger_id]
         docs = await self.repo.find_patrols(
             ranger_ids=ranger_ids,
-            villages=self.villages_in(code),
+            unit=code,
             started_from=as_utc(start) if start else None,
             started_to=as_utc(end) if end else None,
         )
@@ -550,7 +551,7 @@ class PatrolService:
         active = {
             d["_id"]
             for d in await self.repo.find_patrols(
-                ranger_ids=[str(d["_id"]) for d in docs], status=lifecycle.ACTIVE, limit=100000
+                ranger_ids=[str(d["_id"]) for d in docs], active_only=True, limit=None
             )
         }
         docs = [d for d in docs if d["patrol_id"] in active]
@@ -604,7 +605,7 @@ class PatrolService:
             ranger_ids=[r.id for r in rangers],
             started_from=lo - timedelta(days=1),  # a patrol may run over midnight into the period
             started_to=hi,
-            limit=100000,
+            limit=None,  # every patrol of the period: bounded by the period, not the history
         )
         fixes = await self.repo.load_fixes([d["_id"] for d in docs])
         by_ranger: dict[str, list[compliance_rules.PatrolTrack]] = {r.id: [] for r in rangers}
@@ -656,7 +657,7 @@ class PatrolService:
         now = self.clock.now()
         scan = overdue_rules.scan_for(now, p.overdue_after_s, self.settings.patrol_overdue_lease_s)
         candidates = await self.repo.find_patrols(
-            status=lifecycle.ACTIVE, started_to=scan.silent_since, limit=100000
+            active_only=True, started_to=scan.silent_since, limit=None
         )
         if not candidates:
             return 0

@@ -31,11 +31,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.patrol.domain.track import Fix, QualityFlags, TrackSummary
+from services.patrol.repository.lists import ACTIVE as ACTIVE_PATROLS
+from services.patrol.repository.lists import LISTS as PATROL_LISTS
+from services.patrol.repository.lists import PatrolLists, newest_first, ranger_prefix, unit_prefix
+from shared.clock import as_utc
 
 Document = dict[str, Any]
 
@@ -47,11 +51,9 @@ POSITIONS = "positions"
 OVERDUE = "overdue"
 
 INDEXES: dict[str, Sequence[IndexModel]] = {
-    PATROLS: [
-        IndexModel([("ranger_id", ASCENDING), ("started_at", DESCENDING)]),
-        IndexModel([("village", ASCENDING), ("started_at", DESCENDING)]),
-        IndexModel([("status", ASCENDING), ("started_at", ASCENDING)]),
-    ],
+    PATROLS: [],  # read by `_id`; lists and open work from the read models (lists.py)
+    PATROL_LISTS: [],
+    ACTIVE_PATROLS: [],
     BUCKETS: [IndexModel([("patrol_id", ASCENDING), ("b", ASCENDING)])],
     POSITIONS: [IndexModel([("village", ASCENDING)])],
     # no index of their own: listed so start-up makes them, not the first batch
@@ -195,15 +197,21 @@ class PatrolRepository:
         self.positions = db[POSITIONS]
         self.tracks = db[TRACKS]
         self.overdue = db[OVERDUE]
+        self.lists = PatrolLists(db)
 
     # --- patrols --------------------------------------------------------------------------------
     async def insert_patrol(self, doc: Document) -> bool:
-        """Insert a new patrol; False when the id exists already."""
+        """Insert a new patrol and list it; False when the id exists already (listed again from
+        what is stored: a start retried after a crash between the writes mends the lists)."""
         try:
             await self.patrols.insert_one(doc)
-            return True
+            created = True
         except DuplicateKeyError:
-            return False
+            created = False
+        stored = doc if created else await self.get(str(doc["_id"]))
+        if stored is not None:
+            await self.lists.put(stored)
+        return created
 
     async def get(self, patrol_id: str) -> Document | None:
         return await self.patrols.find_one({"_id": patrol_id})
@@ -213,15 +221,26 @@ class PatrolRepository:
 
     async def set_flag(self, patrol_id: str, field: str, value: Any = True) -> None:
         await self.patrols.update_one({"_id": patrol_id}, {"$set": {field: value}})
+        await self._relist(patrol_id)
+
+    async def _relist(self, patrol_id: str) -> None:
+        stored = await self.get(patrol_id)
+        if stored is not None:
+            await self.lists.put(stored)
 
     async def finish(self, patrol_id: str, ended_at: datetime, now: datetime) -> Document | None:
         """Set the end once (only if not finished); returns the document after, or None when it
         was finished already (the caller reloads it)."""
-        return await self.patrols.find_one_and_update(
+        after = await self.patrols.find_one_and_update(
             {"_id": patrol_id, "ended_at": None},
             {"$set": {"ended_at": ended_at, "finished_at": now, "status": "finished"}},
             return_document=ReturnDocument.AFTER,
         )
+        if after is not None:
+            await self.lists.put(after)
+        else:  # finished already: its lists as stored (mends a crash after the first write)
+            await self._relist(patrol_id)
+        return after
 
     async def get_track(self, patrol_id: str) -> Document | None:
         return await self.tracks.find_one({"_id": patrol_id})
@@ -249,28 +268,42 @@ class PatrolRepository:
         self,
         *,
         ranger_ids: Sequence[str] | None = None,
-        villages: Sequence[str] | None = None,
+        unit: str | None = None,
         started_from: datetime | None = None,
         started_to: datetime | None = None,
-        status: str | None = None,
-        limit: int = 500,
+        active_only: bool = False,
+        limit: int | None = 500,
     ) -> list[Document]:
-        query: Document = {}
+        """Patrols newest first: of these rangers, or in this unit (its village, township or
+        district), or both, started in [from, to); with `active_only`, the unfinished ones (the
+        open work, whatever the history). Read from the lists (`lists.py`), never by a scan."""
+        if active_only:
+            docs = [
+                d
+                for d in await self.lists.active()
+                if (ranger_ids is None or d["ranger_id"] in ranger_ids)
+                and (unit is None or unit in (d.get("scope_units") or [d["village"]]))
+                and (started_from is None or as_utc(d["started_at"]) >= started_from)
+                and (started_to is None or as_utc(d["started_at"]) < started_to)
+            ]
+            return newest_first([docs], limit)
+
+        async def under(prefix: str) -> list[Document]:
+            return await self.lists.between(
+                prefix, started_from=started_from, started_to=started_to, limit=limit
+            )
+
         if ranger_ids is not None:
-            query["ranger_id"] = {"$in": list(ranger_ids)}
-        if villages is not None:
-            query["village"] = {"$in": list(villages)}
-        started: Document = {}
-        if started_from is not None:
-            started["$gte"] = started_from
-        if started_to is not None:
-            started["$lt"] = started_to
-        if started:
-            query["started_at"] = started
-        if status is not None:
-            query["status"] = status
-        cursor = self.patrols.find(query).sort("started_at", DESCENDING).limit(limit)
-        return [d async for d in cursor]
+            parts = await asyncio.gather(
+                *(under(ranger_prefix(r)) for r in dict.fromkeys(ranger_ids))
+            )
+            docs = newest_first(list(parts), limit)
+            if unit is not None:
+                docs = [d for d in docs if unit in (d.get("scope_units") or [d["village"]])]
+            return docs
+        if unit is None:
+            raise ValueError("find_patrols needs rangers, a unit or active_only")
+        return await under(unit_prefix(unit))
 
     # --- fixes ------------------------------------------------------------------------------------
     async def store_fixes(self, patrol_id: str, fixes: Sequence[Fix]) -> list[str]:
