@@ -1,11 +1,12 @@
 """Issue 15's measure: each read endpoint on a young store (a full page for every reader), and
 again after a year's history is preloaded, in the same run, same store, same process.
 
-Starts notify as a subprocess (own database, topic prefix and port), fills its store through
-notify's own write path (`bench.notify_bench.prefill`: the incident handlers, publishing nowhere),
-and times each read over HTTP as its user would call it: a village chief's and a district chief's
-inbox (all and unread), the command center's alerts. Then it preloads `--incidents` more incidents
-(each makes an alert and the notifications of its chain) and times the same reads again.
+Starts notify and incidents as subprocesses (own database, topic prefix and ports), fills their
+stores through their own write paths (notify's incident handlers, publishing nowhere:
+`bench.notify_bench.prefill`; the incidents store's staged, claimed and listed commits), and times
+each read over HTTP as its user makes it: a village's, a township's and the district's incidents,
+one incident, a village chief's and a district chief's inbox (all and unread), the command
+center's alerts. Then it preloads `--incidents` more of each and times the same reads again.
 
     flock /tmp/hulin-bench.lock .venv/bin/python -m bench.history_bench [--incidents 20000]
 
@@ -18,7 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +31,119 @@ import httpx
 from bench.common import System, exit_on_sigterm, percentile, results_path, write_section
 from bench.notify_bench import Incidents, prefill
 from shared.auth import issue_token
-from shared.org import OrgDirectory, Role, load_org
+from shared.org import Level, OrgDirectory, Person, Role, load_org
 from shared.settings import Settings
 
 P99_CEILING_MS = 100.0
 GROWTH_CEILING = 1.5
 
 
-def readers(org: OrgDirectory, settings: Settings) -> dict[str, tuple[str, dict[str, Any], str]]:
-    """Each read: (path, query, bearer token of the person who makes it)."""
+STATUS_MIX = ("closed",) * 14 + ("false_alarm", "resolved", "responding", "acknowledged")
+
+
+async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed: int) -> str:
+    """`n` incidents of the past year through the incidents store's own write path (staged,
+    claimed, written, listed; then published as the relay would), nearly all closed, spread over
+    the district's villages. Returns the id of one of them."""
+    from services.incidents.domain.incident import Incident
+    from services.incidents.handlers import to_doc
+    from services.incidents.repository import INDEXES, IncidentsRepository
+    from shared.db import connect, database, ensure_indexes
+    from shared.policy import load_policy
+
+    rng = random.Random(seed)
+    policy = load_policy(settings.policy_file)
+    villages = sorted(u.code for u in org.units.values() if u.level is Level.VILLAGE)
+    client = connect(settings)
+    db = database(client, settings)
+    await ensure_indexes(db, INDEXES)
+    repo = IncidentsRepository(db)
+    now = datetime.now(UTC)
+    some = ""
+    try:
+        for start in range(0, n, 200):
+            docs = []
+            for _ in range(min(200, n - start)):
+                village = rng.choice(villages)
+                at = now - timedelta(seconds=rng.uniform(3600, 365 * 86400))
+                incident = Incident(
+                    id=str(uuid.uuid4()),
+                    type=rng.choice(("fire", "pest", "illegal_logging")),
+                    family="other",
+                    status=rng.choice(STATUS_MIX),
+                    verified=True,
+                    village=village,
+                    township=village[:9],
+                    district=village[:6],
+                    lat=29.4,
+                    lon=108.6,
+                    report_ids=tuple(str(uuid.uuid4()) for _ in range(3)),
+                    level_reached_at=at,
+                    opened_at=at,
+                    observed_at=at,
+                    last_observed_at=at,
+                    updated_at=at + timedelta(hours=2),
+                    version=1,
+                )
+                docs.append(to_doc(incident, policy))
+            claimed = await repo.commit_many([(0, d, []) for d in docs], at=now)
+            await repo.mark_published(claimed)
+            some = docs[0]["_id"]
+    finally:
+        await client.close()
+    return some
+
+
+Read = tuple[str, str, dict[str, Any], str]  # service, path, query, bearer token
+
+
+def readers(org: OrgDirectory, settings: Settings, incident_id: str) -> dict[str, Read]:
+    """Each read as its user makes it."""
+
+    def first(role: Role) -> Person:
+        return sorted((p for p in org.people.values() if p.role is role), key=lambda p: p.id)[0]
 
     def token(role: Role) -> str:
-        person = sorted((p for p in org.people.values() if p.role is role), key=lambda p: p.id)[0]
-        return issue_token(person.id, settings)
+        return issue_token(first(role).id, settings)
 
-    village_chief = token(Role.VILLAGE_CHIEF)
-    district_chief = token(Role.DISTRICT_CHIEF)
+    village, township = first(Role.VILLAGE_CHIEF).unit, first(Role.TOWNSHIP_CHIEF).unit
+    vc, tc, cc = token(Role.VILLAGE_CHIEF), token(Role.TOWNSHIP_CHIEF), token(Role.COMMAND_CENTER)
     return {
-        "inbox, village chief": ("/v1/inbox", {"limit": 20}, village_chief),
-        "inbox unread, village chief": (
-            "/v1/inbox",
-            {"limit": 20, "unread": "true"},
-            village_chief,
+        "incidents of a village": (
+            "incidents",
+            "/v1/incidents",
+            {"unit": village, "limit": 50},
+            vc,
         ),
-        "inbox, district chief": ("/v1/inbox", {"limit": 20}, district_chief),
-        "alerts, command center": ("/v1/alerts", {"limit": 100}, token(Role.COMMAND_CENTER)),
+        "reported incidents of a township": (
+            "incidents",
+            "/v1/incidents",
+            {"unit": township, "status": "reported", "limit": 50},
+            tc,
+        ),
+        "incidents of the district": ("incidents", "/v1/incidents", {"limit": 50}, cc),
+        "fires of the district": ("incidents", "/v1/incidents", {"type": "fire", "limit": 50}, cc),
+        "one incident": ("incidents", f"/v1/incidents/{incident_id}", {}, cc),
+        "inbox, village chief": ("notify", "/v1/inbox", {"limit": 20}, vc),
+        "inbox unread, village chief": ("notify", "/v1/inbox", {"limit": 20, "unread": "true"}, vc),
+        "inbox, district chief": ("notify", "/v1/inbox", {"limit": 20}, token(Role.DISTRICT_CHIEF)),
+        "alerts, command center": ("notify", "/v1/alerts", {"limit": 100}, cc),
     }
 
 
 async def measure(
-    url: str, reads: dict[str, tuple[str, dict[str, Any], str]], reps: int
+    system: System, reads: dict[str, Read], reps: int
 ) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     async with httpx.AsyncClient(timeout=30) as client:
-        for name, (path, params, tok) in reads.items():
+        for name, (service, path, params, tok) in reads.items():
             times: list[float] = []
             for i in range(reps + 2):
                 t0 = time.perf_counter()
                 r = await client.get(
-                    url + path, params=params, headers={"Authorization": f"Bearer {tok}"}
+                    system.url(service) + path,
+                    params=params,
+                    headers={"Authorization": f"Bearer {tok}"},
                 )
                 elapsed = (time.perf_counter() - t0) * 1000
                 r.raise_for_status()
@@ -107,33 +185,38 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 async def main(args: argparse.Namespace) -> None:
     system = System(
-        names=["notify"],
+        names=["notify", "incidents"],
         extra_env={"HULIN_LOG_LEVEL": "WARNING"},
         log_dir=Path(args.log_dir) if args.log_dir else None,
     )
     env = system.env()
-    settings = Settings(
-        topic_prefix=env["HULIN_TOPIC_PREFIX"], mongo_db=env["HULIN_MONGO_DB"], service="notify"
+    common = {"topic_prefix": env["HULIN_TOPIC_PREFIX"], "mongo_db": env["HULIN_MONGO_DB"]}
+    notify, incidents = (
+        Settings(**common, service="notify"),
+        Settings(**common, service="incidents"),
     )
-    org = load_org(settings.org_file)
+    org = load_org(notify.org_file)
     gen = Incidents(org)
-    await prefill(settings, gen, args.empty)
+    await prefill(notify, gen, args.empty)
+    one = await preload_incidents(incidents, org, args.empty, seed=1)
     await system.start()
     try:
-        url = system.url("notify")
-        reads = readers(org, settings)
-        empty = await measure(url, reads, args.reps)
+        reads = readers(org, notify, one)
+        empty = await measure(system, reads, args.reps)
         t0 = time.perf_counter()
-        await prefill(settings, gen, args.incidents)
+        await prefill(notify, gen, args.incidents)
+        await preload_incidents(incidents, org, args.incidents, seed=2)
         preload_s = time.perf_counter() - t0
-        full = await measure(url, reads, args.reps)
+        full = await measure(system, reads, args.reps)
     finally:
         system.stop()
         await system.drop_database()
     rows = table(empty, full, (args.empty, args.empty + args.incidents))
     print(markdown(rows), flush=True)
     print(
-        f"preload: {args.incidents:,} incidents through notify's write path in {preload_s:.0f} s",
+        f"preload: {args.incidents:,} incidents with their alerts and notifications (notify's "
+        f"write path) and {args.incidents:,} stored incidents (the incidents store's) in "
+        f"{preload_s:.0f} s",
         flush=True,
     )
     data = {
