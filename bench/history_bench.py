@@ -57,7 +57,9 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
     client = connect(settings)
     db = database(client, settings)
     await ensure_indexes(db, INDEXES)
-    repo = IncidentsRepository(db)
+    from services.incidents.settings import IncidentsSettings
+
+    repo = IncidentsRepository(db, shards=IncidentsSettings().incident_shards)  # as the service
     now = datetime.now(UTC)
     some = ""
     try:
