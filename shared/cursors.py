@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 
 
 class BadCursor(ValueError):
@@ -28,3 +29,9 @@ def decode_cursor(cursor: str, prefix: str) -> str:
     if not key.startswith(prefix) or len(key) == len(prefix):
         raise BadCursor(cursor)
     return key
+
+
+def sort_time(t: datetime) -> str:
+    """A time as a fixed-width key part that sorts as the time does (UTC), to the millisecond as
+    BSON keeps it: the time read back from the store gives the same key."""
+    return f"{t:%Y%m%dT%H%M%S}.{t.microsecond // 1000:03d}"

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.incidents.domain.incident import STATUSES
-from shared.cursors import decode_cursor, encode_cursor
+from shared.cursors import decode_cursor, encode_cursor, sort_time
 
 Document = dict[str, Any]
 LISTS = "incident_lists"
@@ -32,17 +31,13 @@ LEVELS = ("village", "township", "district")
 CHUNK = 200  # entries read at a time while filters (type, since) skip some
 
 
-def _at(opened_at: datetime) -> str:
-    return f"{opened_at:%Y%m%dT%H%M%S}.{opened_at.microsecond // 1000:03d}"
-
-
 def prefix(unit: str, status: str | None) -> str:
     return SEP.join(("s", unit, status, "")) if status else SEP.join(("u", unit, ""))
 
 
 def keys_of(doc: Document, status: str | None = None) -> list[str]:
     """The keys the incident is listed under (with `status`: its keys under that status)."""
-    tail = SEP.join((_at(doc["opened_at"]), str(doc["_id"])))
+    tail = SEP.join((sort_time(doc["opened_at"]), str(doc["_id"])))
     units = [str(doc[level]) for level in LEVELS if doc.get(level)]
     if status is None:
         return [prefix(u, None) + tail for u in units] + [

@@ -23,7 +23,7 @@ from datetime import datetime
 from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.cursors import decode_cursor, encode_cursor
+from shared.cursors import decode_cursor, encode_cursor, sort_time
 from shared.db import Document, insert_new
 
 ENTRIES = "inbox_entries"  # every notification a person got, keyed by `inbox_key`
@@ -35,8 +35,7 @@ AFTER_SEPARATOR = chr(ord(SEPARATOR) + 1)  # "}": above every key of the person,
 def inbox_key(recipient_id: str, created_at: datetime, notification_id: str) -> str:
     """Sorts a person's notifications by creation time, then id (fixed width, UTC). To the
     millisecond, as BSON keeps it: the time read back from the store gives the same key."""
-    at = f"{created_at:%Y%m%dT%H%M%S}.{created_at.microsecond // 1000:03d}"
-    return SEPARATOR.join((recipient_id, at, notification_id))
+    return SEPARATOR.join((recipient_id, sort_time(created_at), notification_id))
 
 
 def key_of(notification: Document) -> str:

@@ -19,15 +19,13 @@ from typing import Any
 from pymongo import DESCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.cursors import sort_time
+
 Document = dict[str, Any]
 LISTS = "patrol_lists"
 ACTIVE = "patrols_active"
 SEP = "|"
 END = chr(ord(SEP) + 1)
-
-
-def _at(t: datetime) -> str:
-    return f"{t:%Y%m%dT%H%M%S}.{t.microsecond // 1000:03d}"
 
 
 def ranger_prefix(ranger_id: str) -> str:
@@ -39,7 +37,7 @@ def unit_prefix(unit: str) -> str:
 
 
 def keys_of(doc: Document) -> list[str]:
-    tail = SEP.join((_at(doc["started_at"]), str(doc["_id"])))
+    tail = SEP.join((sort_time(doc["started_at"]), str(doc["_id"])))
     units = doc.get("scope_units") or [doc["village"]]
     return [ranger_prefix(str(doc["ranger_id"])) + tail] + [
         unit_prefix(str(u)) + tail for u in units
@@ -76,8 +74,8 @@ class PatrolLists:
     ) -> list[Document]:
         """The patrols under `prefix` started in [from, to), newest first, at most `limit`
         (None: all of them)."""
-        low = prefix + (_at(started_from) if started_from else "")
-        high = prefix + _at(started_to) if started_to else prefix[:-1] + END
+        low = prefix + (sort_time(started_from) if started_from else "")
+        high = prefix + sort_time(started_to) if started_to else prefix[:-1] + END
         found = self.db[LISTS].find({"_id": {"$gte": low, "$lt": high}})
         rows = await found.sort("_id", DESCENDING).limit(limit or 0).to_list()
         return [as_patrol(r) for r in rows]
