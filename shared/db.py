@@ -5,17 +5,19 @@ FerretDB v1. Only what FerretDB v1 serves is used: no transactions, change strea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from shared import metrics
+from shared.retry import Backoff, retry
 from shared.settings import Settings
 
 Document = dict[str, Any]
+T = TypeVar("T")
 
 
 def connect(settings: Settings) -> AsyncMongoClient[Document]:
@@ -115,6 +117,17 @@ def is_store_busy(exc: BaseException) -> bool:
 
 def _busy_text(text: str) -> bool:
     return "SQLITE_BUSY" in text or "database is locked" in text
+
+
+# Waits between tries of a write SQLite refused as busy: short, since the holder's write is short.
+BUSY_BACKOFF = Backoff(first_s=0.01, max_s=0.5)
+
+
+async def busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 30) -> T:
+    """Retry a write that SQLite refused because another writer held the lock (FerretDB).
+    Writes are not serialized in-process on purpose: FerretDB's scan before each write runs in
+    parallel; only SQLite's final write is one at a time. MongoDB never answers busy."""
+    return await retry(call, backoff=BUSY_BACKOFF, when=is_store_busy, attempts=attempts)
 
 
 async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Document) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from pymongo import IndexModel
@@ -18,6 +17,7 @@ from shared import db as dbmod
 from shared.kafka import ConsumerRunner, Publisher, ensure_topics
 from shared.org import OrgDirectory
 from shared.policy import Policy
+from shared.retry import Backoff, retry
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,16 +94,12 @@ class Runtime:
     async def _wait_for_database(
         self, indexes: dict[str, Sequence[IndexModel]], timeout_s: float
     ) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                await dbmod.ensure_indexes(self.db, indexes)
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("database not ready; waiting")
-                await asyncio.sleep(1.0)
+        await retry(
+            lambda: dbmod.ensure_indexes(self.db, indexes),
+            backoff=Backoff(first_s=1.0, max_s=1.0),
+            within_s=timeout_s,
+            on_retry=lambda exc: log.warning("database not ready; waiting"),
+        )
 
     async def stop(self) -> None:
         for periodic in reversed(self.periodics):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.retry import Backoff, retry
 from shared.settings import Settings
 from shared.topics import TOPICS
 
@@ -37,15 +37,7 @@ async def ensure_topics(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.service}-admin"
     )
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            await admin.start()
-            break
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+    await retry(admin.start, backoff=Backoff(first_s=0.5, max_s=0.5), within_s=timeout_s)
     try:
         existing = set(await admin.list_topics())
         missing = [

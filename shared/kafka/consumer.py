@@ -34,9 +34,14 @@ from shared.db import is_store_busy
 from shared.events import DeadLetterData, Event, MessageDeadLettered, UnknownEventType, parse_event
 from shared.kafka.publisher import Publisher
 from shared.logging import correlation_id
+from shared.retry import Backoff, retry
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# A store that is busy or a broker that restarts: wait and call again, for as long as it takes.
+TRANSIENT_BACKOFF = Backoff(first_s=0.2, max_s=5.0)
+CONNECT_BACKOFF = Backoff(first_s=0.5, max_s=0.5)
 
 FETCH_MAX_WAIT_MS = 150  # the longest a fetch waits at the broker for data (see `start`)
 
@@ -123,15 +128,9 @@ class ConsumerRunner:
             max_poll_interval_ms=600000,
         )
         self._consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self._idle))
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                await self._consumer.start()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        await retry(
+            self._consumer.start, backoff=Backoff(first_s=0.5, max_s=0.5), within_s=timeout_s
+        )
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
 
     async def stop(self, *, timeout_s: float = 30.0) -> None:
@@ -312,37 +311,48 @@ class ConsumerRunner:
             self._count(record.topic, event.type, "ignored")
             return True
         correlation_id.set(event.correlation_id)
-        attempts = 0
-        last_error = ""
         h = handler
-        while attempts < self.max_attempts:
-            attempts += 1
+        tries = 0
+        last_error = ""
+
+        async def once() -> None:
+            nonlocal tries
+            tries += 1
             start = time.perf_counter()
-            try:
-                await self._with_transient_retry(lambda: h(event), event.type)
-                metrics.handler_seconds.labels(self.settings.service, event.type).observe(
-                    time.perf_counter() - start
-                )
-                self._count(record.topic, event.type, "handled")
-                return True
-            except _Stopping:
-                return None
-            except Exception as exc:
-                last_error = "".join(traceback.format_exception_only(exc)).strip()
-                metrics.handler_retries_total.labels(
-                    self.settings.service, event.type, "false"
-                ).inc()
-                log.warning(
-                    "handler failed",
-                    extra={
-                        "event_type": event.type,
-                        "event_id": str(event.id),
-                        "attempt": attempts,
-                        "error": last_error,
-                    },
-                )
-                if attempts < self.max_attempts:
-                    await asyncio.sleep(self.retry_backoff_s * 2 ** (attempts - 1))
+            await self._with_transient_retry(lambda: h(event), event.type)
+            metrics.handler_seconds.labels(self.settings.service, event.type).observe(
+                time.perf_counter() - start
+            )
+
+        def failed(exc: BaseException) -> None:
+            nonlocal last_error
+            last_error = "".join(traceback.format_exception_only(exc)).strip()
+            metrics.handler_retries_total.labels(self.settings.service, event.type, "false").inc()
+            log.warning(
+                "handler failed",
+                extra={
+                    "event_type": event.type,
+                    "event_id": str(event.id),
+                    "attempt": tries,
+                    "error": last_error,
+                },
+            )
+
+        try:
+            await retry(
+                once,
+                backoff=Backoff(first_s=self.retry_backoff_s, max_s=float("inf")),
+                when=lambda exc: not isinstance(exc, _Stopping),
+                attempts=self.max_attempts,
+                on_retry=failed,
+            )
+            self._count(record.topic, event.type, "handled")
+            return True
+        except _Stopping:
+            return None
+        except Exception as exc:
+            failed(exc)
+        attempts = tries
         done = await self._deadletter(record, last_error, attempts=attempts)
         return True if done else None
 
@@ -357,22 +367,23 @@ class ConsumerRunner:
         self, call: Callable[[], Awaitable[None]], event_type: str
     ) -> None:
         """Run `call`; on an infrastructure fault wait and retry until it works or we stop."""
-        delay = 0.2
-        while True:
-            try:
-                await call()
-                return
-            except Exception as exc:
-                if not self._is_transient(exc):
-                    raise
-                if self._stopping.is_set():
-                    raise _Stopping from exc
-                metrics.handler_retries_total.labels(
-                    self.settings.service, event_type, "true"
-                ).inc()
-                log.warning("transient fault; will retry", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        def noted(exc: BaseException) -> None:
+            metrics.handler_retries_total.labels(self.settings.service, event_type, "true").inc()
+            log.warning("transient fault; will retry", extra={"error": repr(exc)})
+
+        try:
+            await retry(
+                call,
+                backoff=TRANSIENT_BACKOFF,
+                when=self._is_transient,
+                give_up=self._stopping.is_set,
+                on_retry=noted,
+            )
+        except Exception as exc:
+            if self._is_transient(exc) and self._stopping.is_set():
+                raise _Stopping from exc
+            raise
 
     async def _deadletter(
         self, record: ConsumerRecord[bytes, bytes], error: str, *, attempts: int

@@ -22,7 +22,10 @@ from aiokafka.errors import (
 
 from shared import metrics
 from shared.events.base import Event
+from shared.retry import Backoff, retry
 from shared.settings import Settings
+
+CONNECT_BACKOFF = Backoff(first_s=0.5, max_s=0.5)
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,8 @@ class Publisher:
 
     async def start(self, *, timeout_s: float = 60.0) -> None:
         """Connect, waiting for the broker for up to `timeout_s` (it may still be starting)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                await self._producer.start()
-                self._started = True
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        await retry(self._producer.start, backoff=CONNECT_BACKOFF, within_s=timeout_s)
+        self._started = True
 
     async def stop(self) -> None:
         if self._started:

@@ -20,24 +20,23 @@ import asyncio
 import logging
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import bson
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from services.incidents.repository.lists import LISTS, IncidentLists, ListPage, keep_all
 from services.incidents.repository.timers import TIMERS, TimerEntries
 from shared.clock import as_utc
-from shared.db import insert_new, is_store_busy
+from shared.db import busy_retry, insert_new
 from shared.locks import LOCKS, locked
 
 Document = dict[str, Any]
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 REPORTS = "reports"
@@ -78,20 +77,6 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
 INDEXES = indexes_for()
 
 
-async def with_busy_retry(call: Callable[[], Awaitable[T]], *, attempts: int = 30) -> T:
-    """Retry a write that SQLite refused because another writer held the lock (FerretDB).
-    Writes are not serialized in-process on purpose: FerretDB's O(N) scan before each write runs
-    in parallel; only SQLite's final write is one at a time."""
-    delay = 0.01
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except OperationFailure as exc:
-            if not is_store_busy(exc) or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
-    raise AssertionError("unreachable")
 
 
 # The local store hands SQLite an `_id` $in of at most this many ids (our FerretDB patch 0002),
@@ -112,8 +97,8 @@ class IncidentsRepository:
     def __init__(self, db: AsyncDatabase[Document], *, shards: int = DEFAULT_SHARDS) -> None:
         self.db = db
         self.shards = shards
-        self.lists = IncidentLists(db, with_busy_retry)
-        self.timer_entries = TimerEntries(db, self._index, with_busy_retry)
+        self.lists = IncidentLists(db, busy_retry)
+        self.timer_entries = TimerEntries(db, self._index, busy_retry)
 
     def _index(self, incident_id: str) -> int:
         return zlib.crc32(incident_id.encode()) % self.shards
@@ -173,7 +158,7 @@ class IncidentsRepository:
         claimed = await insert_new(self.db[CHANGES], claims, token=token) if claims else set()
         lost = staged - claimed
         if lost:  # claimed by someone else: our staged copies go
-            await with_busy_retry(
+            await busy_retry(
                 lambda: self.db[OUTBOX].delete_many({"_id": {"$in": sorted(lost)}})
             )
         new: dict[int, list[Document]] = {}
@@ -197,7 +182,7 @@ class IncidentsRepository:
     async def _replace(self, doc: Document) -> None:
         await self._put_read_models([doc])
         shard = self._shard(doc["_id"])
-        await with_busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
+        await busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
 
     async def _write_new(self, shard: AsyncCollection[Document], docs: list[Document]) -> None:
         """Write claimed documents: inserted in one go; one already there (a replay) replaced."""
@@ -205,7 +190,7 @@ class IncidentsRepository:
         written = await insert_new(shard, docs)
         for doc in docs:
             if doc["_id"] not in written:
-                await with_busy_retry(
+                await busy_retry(
                     lambda doc=doc: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True)
                 )
 
@@ -222,7 +207,7 @@ class IncidentsRepository:
             "change": self._pack(doc, events),
         }
         try:
-            await with_busy_retry(lambda: self.db[OUTBOX].insert_one(record))
+            await busy_retry(lambda: self.db[OUTBOX].insert_one(record))
             return True
         except DuplicateKeyError:
             return False
@@ -230,7 +215,7 @@ class IncidentsRepository:
     async def claim(self, change_id: str, *, at: datetime) -> bool:
         """The claim of a version: exactly one insert of this `_id` succeeds."""
         try:
-            await with_busy_retry(lambda: self.db[CHANGES].insert_one({"_id": change_id, "at": at}))
+            await busy_retry(lambda: self.db[CHANGES].insert_one({"_id": change_id, "at": at}))
             return True
         except DuplicateKeyError:
             return False
@@ -244,11 +229,11 @@ class IncidentsRepository:
         shard = self._shard(doc["_id"])
         if doc.get("version") == 1:
             try:
-                await with_busy_retry(lambda: shard.insert_one(doc))
+                await busy_retry(lambda: shard.insert_one(doc))
                 return
             except DuplicateKeyError:
                 pass
-        await with_busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
+        await busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
 
     async def mark_published(self, change_ids: Iterable[str]) -> None:
         """Published (or abandoned): out of the outbox. The claim stays, guarding its version."""
@@ -257,7 +242,7 @@ class IncidentsRepository:
             return
         # One delete for the lot: one round trip to the store's single writer, not one per change.
         query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
-        await with_busy_retry(lambda: self.db[OUTBOX].delete_many(query))
+        await busy_retry(lambda: self.db[OUTBOX].delete_many(query))
 
     async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
         """Staged changes older than `before`, oldest first, each with its `doc` and `events`
@@ -286,7 +271,7 @@ class IncidentsRepository:
 
     async def sweep_changes(self, *, before: datetime) -> int:
         """Delete claims older than `before` (a writer holding an older read re-reads first)."""
-        result = await with_busy_retry(
+        result = await busy_retry(
             lambda: self.db[CHANGES].delete_many({"at": {"$lte": before}})
         )
         return result.deleted_count
@@ -350,7 +335,7 @@ class IncidentsRepository:
             return
 
         async def one(key: str, fields: Document) -> None:
-            await with_busy_retry(
+            await busy_retry(
                 lambda: self._cells(key).update_one({"_id": key}, {"$set": fields}, upsert=True)
             )
 
@@ -359,7 +344,7 @@ class IncidentsRepository:
 
     async def remove_from_cell(self, key: str, incident_id: str) -> None:
         async with locked(self.db, CELLS, lease_s=30.0, wait_s=60.0):
-            await with_busy_retry(
+            await busy_retry(
                 lambda: self._cells(key).update_one(
                     {"_id": key}, {"$unset": {f"members.{incident_id}": ""}}
                 )
@@ -386,7 +371,7 @@ class IncidentsRepository:
 
     async def link_report(self, report_id: str, incident_id: str, at: datetime) -> None:
         try:
-            await with_busy_retry(
+            await busy_retry(
                 lambda: self.db[REPORT_LINKS].insert_one(
                     {"_id": report_id, "incident_id": incident_id, "at": at}
                 )
@@ -407,7 +392,7 @@ class IncidentsRepository:
         if current is not None and current["t"] >= doc["t"]:
             if current.get("patrol_id") == doc.get("patrol_id") or current["t"] > doc["t"]:
                 return
-        await with_busy_retry(
+        await busy_retry(
             lambda: self.db[POSITIONS].replace_one({"_id": doc["_id"]}, doc, upsert=True)
         )
 
@@ -415,7 +400,7 @@ class IncidentsRepository:
         current = await self.db[POSITIONS].find_one({"_id": ranger_id})
         if current is None or current.get("patrol_id") != patrol_id:
             return
-        await with_busy_retry(
+        await busy_retry(
             lambda: self.db[POSITIONS].update_one(
                 {"_id": ranger_id}, {"$set": {"on_patrol": False}}
             )
