@@ -42,16 +42,46 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     if org.person(args.person_id) is None:
         return _fail(f"unknown person {args.person_id!r} (see `hulin org people`)")
     from shared.auth import issue_token  # imported late: only this command needs JWT signing
+    from shared.errors import InvalidInput
 
-    print(issue_token(args.person_id, settings, ttl_s=args.ttl))
+    try:
+        print(issue_token(args.person_id, settings, ttl_s=args.ttl))
+    except InvalidInput as exc:
+        return _fail(exc.message)
     return 0
 
 
 def _add_token(sub: Any) -> None:
     p = sub.add_parser("token", help="print a bearer token (JWT) for a person of the org directory")
     p.add_argument("person_id", help="a person id, e.g. vc-500114001001")
-    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default: settings)")
+    p.add_argument(
+        "--ttl", type=int, default=None, help="lifetime in seconds (default and cap: settings)"
+    )
     p.set_defaults(handler=_token)
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """Add a token's id to the revocation file every service reads (`HULIN_JWT_REVOKED_FILE`)."""
+    import jwt
+
+    if settings.jwt_revoked_file is None:
+        return _fail("set HULIN_JWT_REVOKED_FILE to the file the services read")
+    jti = args.token
+    if jti.count(".") == 2:  # a whole token: take its id (no need to trust it to revoke it)
+        try:
+            jti = str(jwt.decode(jti, options={"verify_signature": False})["jti"])
+        except (jwt.PyJWTError, KeyError):
+            return _fail("that token carries no id (jti) to revoke")
+    with settings.jwt_revoked_file.open("a") as out:
+        out.write(f"{jti}\n")
+    print(f"revoked {jti}")
+    return 0
+
+
+def _add_revoke(sub: Any) -> None:
+    p = sub.add_parser("revoke", help="revoke a token (its id, or the whole token) early")
+    p.add_argument("token", help="the token, or its id (jti)")
+    p.set_defaults(handler=_revoke)
 
 
 # --- hulin org -----------------------------------------------------------------------------------
@@ -195,6 +225,7 @@ def _add_simulate(sub: Any) -> None:
 
 SUBCOMMANDS: dict[str, Registrar] = {
     "token": _add_token,
+    "revoke": _add_revoke,
     "org": _add_org,
     "topics": _add_topics,
     "up-summary": _add_up_summary,

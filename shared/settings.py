@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "hulin-dev-secret-change-me-0123456789"
+LOOPBACK_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
 
 class Settings(BaseSettings):
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     jwt_public_key_file: Path | None = None  # RS256: verify with this PEM public key
     jwt_private_key_file: Path | None = None  # RS256: `hulin token` signs with this key
     jwt_ttl_s: int = Field(default=12 * 3600, gt=0)
+    jwt_max_ttl_s: int = Field(default=7 * 86400, gt=0)  # no token lives longer (`hulin token`)
+    jwt_leeway_s: int = Field(default=60, ge=0)  # slack for a phone's clock a little off
+    jwt_audience: str = "hulin"  # tokens name it (`aud`); one of another system is refused
+    jwt_revoked_file: Path | None = None  # ids (`jti`) of revoked tokens, one per line
 
     org_file: Path | None = None  # None: the demo district shipped in shared/org/
     policy_file: Path | None = None  # None: the defaults shipped in shared/policy/
@@ -47,10 +52,17 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the HTTP APIs (CORS): the command-center console is served
     # by notify and calls incidents from the browser. Loopback by default; set the console's
     # origin in production (e.g. `^https://hulin\.example\.cn$`), or "" to allow none.
-    cors_origin_regex: str = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
+    cors_origin_regex: str = LOOPBACK_ORIGINS
+
+    # The largest request body read at all (413 above it, before authentication or parsing);
+    # a service raises it for one path through `app.state.body_limits` (hotspot uploads).
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_in_prod(self) -> Settings:
+    def _safe_in_prod(self) -> Settings:
+        if self.env == "prod" and self.cors_origin_regex == LOOPBACK_ORIGINS:
+            # the loopback default is for a developer's browser; in prod only what is set
+            self.cors_origin_regex = ""
         if self.env == "prod" and self.jwt_algorithm == "HS256":
             if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
                 raise ValueError("HULIN_JWT_SECRET must be set outside dev (the default is public)")

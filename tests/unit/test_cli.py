@@ -107,11 +107,37 @@ def test_token_names_the_person(capsys: pytest.CaptureFixture[str]) -> None:
         token,
         settings.jwt_secret.get_secret_value(),
         algorithms=[settings.jwt_algorithm],
+        audience=settings.jwt_audience,
         options={"verify_iss": False},
     )
     assert claims["sub"] == "vc-500114001001"
     assert claims["exp"] - claims["iat"] == 600
     assert hasattr(auth, "issue_token")
+
+
+def test_token_refuses_a_lifetime_past_the_cap(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "vc-500114001001", "--ttl", str(30 * 86400)]) == 2
+    assert "at most 604800 s" in capsys.readouterr().err
+
+
+def test_revoke_adds_the_id_of_a_whole_token_to_the_revocation_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import jwt
+
+    revoked = tmp_path / "revoked"
+    monkeypatch.setenv("HULIN_JWT_REVOKED_FILE", str(revoked))
+    assert main(["token", "vc-500114001001"]) == 0
+    token = capsys.readouterr().out.strip()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert main(["revoke", token]) == 0
+    assert main(["revoke", "some-other-id"]) == 0
+    assert revoked.read_text().split() == [jti, "some-other-id"]
+
+
+def test_revoke_without_a_revocation_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["revoke", "abc"]) == 2
+    assert "HULIN_JWT_REVOKED_FILE" in capsys.readouterr().err
 
 
 def test_subcommand_table_has_token_and_org() -> None:

@@ -51,3 +51,11 @@ def test_fake_clock_moves_only_when_told() -> None:
     assert clock.now() == start
     assert (clock.advance(90) - start).total_seconds() == 90
     assert as_utc(start.replace(tzinfo=None)) == start
+
+
+def test_the_loopback_cors_default_does_not_survive_into_prod() -> None:
+    assert Settings().cors_origin_regex.startswith("^https?://(localhost")
+    prod = Settings(env="prod", jwt_secret="s" * 40)
+    assert prod.cors_origin_regex == ""
+    chosen = Settings(env="prod", jwt_secret="s" * 40, cors_origin_regex=r"^https://hulin\.cn$")
+    assert chosen.cors_origin_regex == r"^https://hulin\.cn$"
