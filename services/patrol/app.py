@@ -11,9 +11,9 @@ from fastapi.responses import ORJSONResponse
 
 from services.patrol import routes
 from services.patrol.consumers import build_consumers
-from services.patrol.handlers import PatrolService
-from services.patrol.repository import INDEXES, PatrolRepository
+from services.patrol.repository import INDEXES, MongoPatrolStore
 from services.patrol.settings import PatrolSettings
+from services.patrol.usecases import PatrolUseCases
 from shared.clock import Clock, SystemClock
 from shared.http import install_common
 from shared.logging import configure_logging
@@ -34,18 +34,19 @@ def create_app(settings: PatrolSettings | None = None, *, clock: Clock | None = 
         runtime = Runtime(settings, org=org, policy=policy)
         app.state.runtime = runtime
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
-        service = PatrolService(
-            settings=settings,
-            org=org,
-            policy=policy,
-            repo=PatrolRepository(runtime.db),
+        usecases = PatrolUseCases.wire(
+            store=MongoPatrolStore(runtime.db),
             publisher=runtime.publisher,
             clock=clock,
+            org=org,
+            policy=policy,
+            settings=settings,
         )
-        app.state.patrol = service
-        consumers = build_consumers(runtime, service) if settings.patrol_consumers else []
+        app.state.patrol = usecases
+        consumers = build_consumers(runtime, usecases.storing) if settings.patrol_consumers else []
+        scan = usecases.overdue.scan_overdue
         periodics = (
-            [Periodic("patrol-overdue", settings.patrol_overdue_scan_s, service.scan_overdue)]
+            [Periodic("patrol-overdue", settings.patrol_overdue_scan_s, scan)]
             if settings.patrol_consumers
             else []
         )

@@ -1,4 +1,4 @@
-"""Which topic and event type go to which handler in the patrol service.
+"""Which topic and event type go to which use case in the patrol service.
 
 patrol consumes only its own `hulin.patrol.points` (batches the points endpoint accepted); a run of
 consecutive batches from one partition is stored in one go (grouped by patrol). Those events carry
@@ -20,7 +20,8 @@ from pydantic import AwareDatetime, SkipValidation
 
 from services.patrol.domain.patrol import epoch_of
 from services.patrol.domain.track import Fix
-from services.patrol.handlers import POINTS_TYPE, PatrolService, ReceivedFixes
+from services.patrol.usecases.intake import POINTS_TYPE
+from services.patrol.usecases.storing import FixStorage, ReceivedFixes
 from shared.events import Event, EventData, parse_event
 from shared.kafka import ConsumerRunner
 from shared.runtime import Runtime
@@ -105,9 +106,9 @@ def parse_message(raw: bytes) -> Event:
     )
 
 
-def build_consumers(runtime: Runtime, service: PatrolService) -> list[ConsumerRunner]:
+def build_consumers(runtime: Runtime, storing: FixStorage) -> list[ConsumerRunner]:
     async def on_points_received(events: Sequence[FixesReceived]) -> None:
-        await service.store_batches(
+        await storing.store_batches(
             [ReceivedFixes(e.data.patrol_id, e.data.received_at, e.data.fixes) for e in events]
         )
 

@@ -1,7 +1,8 @@
-"""HTTP routes of the patrol service: parse, authorize, call a handler, shape the answer.
+"""HTTP routes of the patrol service: parse, authorize, call one use case, shape the answer.
 
 No business rules here. The points endpoint parses its body itself (pydantic-core straight from
 the bytes) because it carries the volume: up to 1000 fixes per call from every ranger's phone.
+Each answer is its response model, rendered by orjson (`answer`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,33 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from typing_extensions import TypedDict
 
 from services.patrol.domain.patrol import RFC3339
-from services.patrol.handlers import PatrolService, PointIn
+from services.patrol.schemas import (
+    ComplianceOut,
+    PatrolList,
+    PatrolOut,
+    PositionList,
+    PositionOut,
+    TrackFeature,
+)
+from services.patrol.usecases import PatrolUseCases
+from services.patrol.usecases.intake import PointIn
 from shared.auth import CurrentPerson
 
 router = APIRouter(prefix="/v1", tags=["patrol"])
 
 
-async def get_service(request: Request) -> PatrolService:  # async: no thread-pool hop
-    service: PatrolService = request.app.state.patrol
-    return service
+async def get_usecases(request: Request) -> PatrolUseCases:  # async: no thread-pool hop
+    usecases: PatrolUseCases = request.app.state.patrol
+    return usecases
 
 
-Service = Annotated[PatrolService, Depends(get_service)]
+UseCases = Annotated[PatrolUseCases, Depends(get_usecases)]
+
+
+def answer(model: BaseModel, status_code: int = 200) -> Response:
+    """The model's fields as orjson renders them (aware times as `+00:00`, as before models)."""
+    body = orjson.dumps(model.model_dump(by_alias=True), option=orjson.OPT_NON_STR_KEYS)
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 class PatrolStartIn(BaseModel):
@@ -51,7 +67,7 @@ class PointBody(BaseModel):
 class PointsIn(BaseModel):
     """The documented shape of a batch (OpenAPI). Requests are validated by `_batch`, the same
     rules as TypedDicts: pydantic-core builds plain dicts 3× faster than model instances, and `t`
-    stays the RFC 3339 text it was (shape checked here, calendar and bounds by the handler), so
+    stays the RFC 3339 text it was (shape checked here, calendar and bounds by the use case), so
     it reaches the event as sent instead of through 1000 datetime objects."""
 
     points: list[PointBody]
@@ -95,16 +111,13 @@ class FinishIn(BaseModel):
 @router.post(
     "/patrols",
     status_code=201,
+    response_model=PatrolOut,
     summary="Start a patrol (rangers only); the same body again answers 200",
-    responses={200: {"description": "already started with this body"}},
+    responses={200: {"description": "already started with this body", "model": PatrolOut}},
 )
-async def start_patrol(
-    body: PatrolStartIn, person: CurrentPerson, service: Service, response: Response
-) -> dict[str, Any]:
-    created, view = await service.start(person, body.id, body.started_at)
-    if not created:
-        response.status_code = 200
-    return dict(view)
+async def start_patrol(body: PatrolStartIn, person: CurrentPerson, usecases: UseCases) -> Any:
+    created, read = await usecases.flows.start(person, body.id, body.started_at)
+    return answer(PatrolOut.of(read), 201 if created else 200)
 
 
 @router.post(
@@ -120,7 +133,7 @@ async def start_patrol(
     },
 )
 async def post_points(
-    patrol_id: str, request: Request, person: CurrentPerson, service: Service
+    patrol_id: str, request: Request, person: CurrentPerson, usecases: UseCases
 ) -> Any:
     raw = await request.body()
     try:
@@ -130,44 +143,58 @@ async def post_points(
         raise RequestValidationError(errors) from None
     points: list[PointIn] = batch["points"]
     coord_system = batch.get("coord_system", "wgs84")
-    accepted, duplicates = await service.ingest(person, patrol_id, points, coord_system)
+    accepted, duplicates = await usecases.intake.ingest(person, patrol_id, points, coord_system)
     # The answer as bytes: the response model documents it, without validating it per call.
-    answer = orjson.dumps({"accepted": accepted, "duplicates": duplicates})
-    return Response(answer, status_code=202, media_type="application/json")
+    body = orjson.dumps({"accepted": accepted, "duplicates": duplicates})
+    return Response(body, status_code=202, media_type="application/json")
 
 
-@router.post("/patrols/{patrol_id}/finish", summary="Finish a patrol; idempotent")
+@router.post(
+    "/patrols/{patrol_id}/finish",
+    response_model=PatrolOut,
+    summary="Finish a patrol; idempotent",
+)
 async def finish_patrol(
-    patrol_id: str, body: FinishIn, person: CurrentPerson, service: Service
-) -> dict[str, Any]:
-    return dict(await service.finish(person, patrol_id, body.ended_at))
+    patrol_id: str, body: FinishIn, person: CurrentPerson, usecases: UseCases
+) -> Any:
+    return answer(PatrolOut.of(await usecases.flows.finish(person, patrol_id, body.ended_at)))
 
 
-@router.get("/patrols/{patrol_id}", summary="A patrol and its track summary")
-async def get_patrol(patrol_id: str, person: CurrentPerson, service: Service) -> dict[str, Any]:
-    return await service.get(person, patrol_id)
+@router.get(
+    "/patrols/{patrol_id}", response_model=PatrolOut, summary="A patrol and its track summary"
+)
+async def get_patrol(patrol_id: str, person: CurrentPerson, usecases: UseCases) -> Any:
+    return answer(PatrolOut.of(await usecases.reads.patrol(person, patrol_id)))
 
 
-@router.get("/patrols/{patrol_id}/track", summary="The track as a GeoJSON LineString Feature")
-async def get_track(patrol_id: str, person: CurrentPerson, service: Service) -> dict[str, Any]:
-    return await service.track(person, patrol_id)
+@router.get(
+    "/patrols/{patrol_id}/track",
+    response_model=TrackFeature,
+    summary="The track as a GeoJSON LineString Feature",
+)
+async def get_track(patrol_id: str, person: CurrentPerson, usecases: UseCases) -> Any:
+    return answer(TrackFeature.of(await usecases.reads.track(person, patrol_id)))
 
 
-@router.get("/patrols", summary="Patrols in scope")
+@router.get("/patrols", response_model=PatrolList, summary="Patrols in scope")
 async def list_patrols(
     person: CurrentPerson,
-    service: Service,
+    usecases: UseCases,
     ranger_id: str | None = None,
     unit: str | None = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: AwareDatetime | None = None,
-) -> dict[str, Any]:
-    items = await service.list_patrols(person, ranger_id=ranger_id, unit=unit, start=from_, end=to)
-    return {"items": items, "count": len(items)}
+) -> Any:
+    reads = await usecases.listings.patrols(
+        person, ranger_id=ranger_id, unit=unit, start=from_, end=to
+    )
+    items = [PatrolOut.of(r) for r in reads]
+    return answer(PatrolList(items=items, count=len(items)))
 
 
 @router.get(
     "/compliance",
+    response_model=ComplianceOut,
     summary="Per ranger: patrols, valid days, distance, time, the village rule, what falls short",
     description=(
         "`from` and `to` are local dates (both included; default: this month so far). A valid "
@@ -176,17 +203,20 @@ async def list_patrols(
 )
 async def compliance(
     person: CurrentPerson,
-    service: Service,
+    usecases: UseCases,
     unit: str | None = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
-) -> dict[str, Any]:
-    return await service.compliance(person, unit=unit, start=from_, end=to)
+) -> Any:
+    report = await usecases.compliance.compliance(person, unit=unit, start=from_, end=to)
+    return answer(ComplianceOut.of(report))
 
 
-@router.get("/positions", summary="Last known position of each ranger on patrol in scope")
-async def positions(
-    person: CurrentPerson, service: Service, unit: str | None = None
-) -> dict[str, Any]:
-    items = await service.positions(person, unit)
-    return {"items": items, "count": len(items)}
+@router.get(
+    "/positions",
+    response_model=PositionList,
+    summary="Last known position of each ranger on patrol in scope",
+)
+async def positions(person: CurrentPerson, usecases: UseCases, unit: str | None = None) -> Any:
+    items = [PositionOut.of(p) for p in await usecases.listings.positions(person, unit)]
+    return answer(PositionList(items=items, count=len(items)))

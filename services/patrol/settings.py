@@ -26,6 +26,8 @@ class PatrolSettings(Settings):
     # How long the points endpoint may reuse what it read about a patrol (owner, start, finish,
     # stored seqs). 0 reads the database on every batch.
     patrol_ingest_cache_s: float = Field(default=2.0, ge=0)
+    # The longest period one compliance query covers (a year, leap or not).
+    patrol_compliance_max_days: int = Field(default=366, gt=0)
     # The two roles of a patrol process; the default runs both (one process, as `make up` did and
     # the tests do). Production splits them (deploy/k8s): `hulin-patrol` serves the API with
     # patrol_consumers=false (validate, publish, answer 202: scales with HTTP load), and

@@ -6,13 +6,41 @@ Pure: no I/O, no await; `now` is passed in. Raises shared.errors types naming th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.errors import Conflict, InvalidInput
 
 ACTIVE = "active"
 FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class Patrol:
+    """A patrol as the ranger's app declared it (start, finish), and which of its lifecycle
+    events were published already (so a retried request publishes what is still missing)."""
+
+    id: str
+    ranger_id: str
+    village: str
+    scope_units: tuple[str, ...]  # the village and every unit above it
+    started_at: datetime
+    created_at: datetime
+    ended_at: datetime | None = None
+    finished_at: datetime | None = None  # when the server heard of the finish
+    status: str = ACTIVE
+    started_published: bool = False
+    finished_published: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.ended_at is not None
+
+    def finish(self, ended_at: datetime, now: datetime) -> Patrol:
+        return replace(self, ended_at=ended_at, finished_at=now, status=FINISHED)
+
+    def in_unit(self, unit: str) -> bool:
+        return unit in self.scope_units
 
 
 @dataclass(frozen=True)

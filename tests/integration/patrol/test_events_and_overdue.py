@@ -147,7 +147,7 @@ async def test_a_silent_patrol_raises_one_overdue_event_across_two_replicas(
             headers={"Authorization": auth},
         )
         clock.advance(59 * 60)
-        assert await srv.service.scan_overdue() == 0
+        assert await srv.service.overdue.scan_overdue() == 0
         # `busy` sends a point after 59 minutes: it is alive.
         r = await c.post(
             f"/v1/patrols/{busy}/points",
@@ -160,10 +160,10 @@ async def test_a_silent_patrol_raises_one_overdue_event_across_two_replicas(
         # A second replica (HTTP + scans; its consumer would only trigger a group rebalance).
         app2 = create_app(settings.model_copy(update={"patrol_consumers": False}), clock=clock)
         async with serve(app2):
-            replicas = [srv.service, app2.state.patrol]
+            replicas = [srv.service.overdue, app2.state.patrol.overdue]
             counts = await asyncio.gather(*(s.scan_overdue() for s in replicas * 3))
             assert sum(counts) == 1
-        assert await srv.service.scan_overdue() == 0
+        assert await srv.service.overdue.scan_overdue() == 0
         events = await read_topic(settings, "hulin.patrol", 6, timeout_s=5)
         overdue = [e for e in events if e.type == "patrol.overdue"]
         assert len(overdue) == 1
