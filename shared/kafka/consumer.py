@@ -12,6 +12,7 @@ A batch handler gets each run of consecutive records of a partition whose types 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import traceback
@@ -19,7 +20,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+)
 from pydantic import ValidationError
 from pymongo.errors import (
     AutoReconnect,
@@ -49,6 +57,16 @@ Handler = Callable[[Any], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
 
 # Faults of the infrastructure, not of the message: retried without limit, never dead-lettered.
+# Broker answers that no retry changes: the message is too large, the topic is invalid or not
+# ours to write. Retrying them for ever would stall the partition.
+PERMANENT_KAFKA_ERRORS: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+)
+# A dead letter's copy of the message is cut to this many characters when the whole is too large.
+DEADLETTER_VALUE_MAX = 100_000
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     AutoReconnect,
     ConnectionFailure,
@@ -358,7 +376,10 @@ class ConsumerRunner:
 
     def _is_transient(self, exc: BaseException) -> bool:
         """An infrastructure fault: a listed type, or FerretDB's SQLite backend answering "database
-        is locked" (SQLITE_BUSY, an OperationFailure) while another writer holds the file."""
+        is locked" (SQLITE_BUSY, an OperationFailure) while another writer holds the file. A
+        broker's answer that will never change (a message too large) is not one."""
+        if isinstance(exc, PERMANENT_KAFKA_ERRORS):
+            return False
         if isinstance(exc, self.transient_errors):
             return True
         return is_store_busy(exc)
@@ -388,26 +409,46 @@ class ConsumerRunner:
     async def _deadletter(
         self, record: ConsumerRecord[bytes, bytes], error: str, *, attempts: int
     ) -> bool:
+        """Publish the record to the dead-letter topic. One the broker refuses for good (too
+        large) goes again with its value cut to `DEADLETTER_VALUE_MAX` characters; if even that
+        is refused, the record is logged with its place in the topic (the topic keeps it) and the
+        partition goes on rather than stall every event after it."""
         key = record.key.decode("utf-8", "replace") if record.key else None
-        event = MessageDeadLettered.new(
-            DeadLetterData(
-                original_topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                original_key=key,
-                value=(record.value or b"").decode("utf-8", "replace"),
-                error=error[:4000],
-                attempts=attempts,
-                consumer_group=self.group,
-                failed_at=utcnow(),
-            ),
-            key=key or f"{record.topic}:{record.partition}:{record.offset}",
-            producer=self.settings.service,
-        )
-        try:
-            await self._with_transient_retry(lambda: self.publisher.publish(event), event.type)
-        except _Stopping:
-            return False
+        value = (record.value or b"").decode("utf-8", "replace")
+        for cut in (False, True):
+            if cut:
+                size = len(record.value or b"")
+                value = value[:DEADLETTER_VALUE_MAX] + f"…[cut: the message was {size} bytes]"
+            event = MessageDeadLettered.new(
+                DeadLetterData(
+                    original_topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    original_key=key,
+                    value=value,
+                    error=error[:4000],
+                    attempts=attempts,
+                    consumer_group=self.group,
+                    failed_at=utcnow(),
+                ),
+                key=key or f"{record.topic}:{record.partition}:{record.offset}",
+                producer=self.settings.service,
+            )
+            try:
+                await self._with_transient_retry(
+                    functools.partial(self.publisher.publish, event), event.type
+                )
+                break
+            except _Stopping:
+                return False
+            except PERMANENT_KAFKA_ERRORS as exc:
+                log.error(
+                    "dead letter refused by the broker",
+                    extra={"topic": record.topic, "offset": record.offset, "error": repr(exc)},
+                )
+                if cut:
+                    metrics.deadletters_total.labels(self.settings.service, "unpublishable").inc()
+                    return True
         metrics.deadletters_total.labels(self.settings.service, record.topic).inc()
         self._count(record.topic, "deadletter", "deadlettered")
         log.error(

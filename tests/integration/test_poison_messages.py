@@ -179,3 +179,42 @@ def direct_incident(village: str, lat: float, lon: float) -> IncidentSnapshot:
         escalation_level=0, opened_at=now(), observed_at=now(60), police=True,
         reporter_id=f"rg-{village}-2",
     )
+
+
+async def test_a_poison_too_large_to_deadletter_whole_is_cut_and_the_partition_goes_on() -> None:
+    """Issue 16, finding 15: a dead letter the broker refuses for good (its JSON, with the
+    message's quotes escaped, passes the broker's message size) used to be retried for ever,
+    and nothing after it on the partition was handled."""
+    async with running_system() as system:
+        await system.consumers_assigned()
+        settings = next(iter(system.settings.values()))
+        topic = settings.topic("hulin.reports")
+        group = next(
+            r.group for r in system.runtime("incidents").consumers if topic in r.topics
+        )
+        big = b'"' * 600_000  # 600 KB accepted; as a dead letter's JSON string, 1.2 MB
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=2**21
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, value=big, key=b"poison-big")
+            meta = await producer.send_and_wait(topic, key=b"poison-big", value=orjson.dumps({
+                "id": str(uuid.uuid4()), "type": "test.after_poison", "version": 1,
+                "occurred_at": now().isoformat(), "producer": "t", "key": "poison-big",
+                "correlation_id": "t", "data": {}}))
+        finally:
+            await producer.stop()
+        tp = TopicPartition(topic, meta.partition)
+
+        async def moved_on() -> bool:
+            return (await committed(settings.kafka_bootstrap, group)).get(tp, -1) > meta.offset
+
+        await wait_for(moved_on, 60, 0.5)
+        letters = [
+            letter.data for letter in await read_topic(settings, DEADLETTER, 10**6, timeout_s=2)
+            if letter.data.original_topic == topic and letter.data.original_key == "poison-big"
+        ]
+        assert len(letters) == 1
+        assert letters[0].value.endswith("…[cut: the message was 600000 bytes]")
+        assert len(letters[0].value) < 100_100
