@@ -12,6 +12,7 @@ from services.incidents.domain.incident import (
     Incident,
     Notice,
     Outcome,
+    Status,
     TimelineEntry,
     add_timeline,
 )
@@ -91,7 +92,7 @@ def pest_deadlines_pending(policy: Policy, incident: Incident) -> list[tuple[dat
 def next_timer_at(policy: Policy, incident: Incident) -> datetime | None:
     """The earliest moment the escalation engine must look at this incident again."""
     times: list[datetime] = []
-    if incident.status == "reported" and incident.next_escalation_at is not None:
+    if incident.status == Status.REPORTED and incident.next_escalation_at is not None:
         times.append(incident.next_escalation_at)
     pending = flame_checks_pending(policy, incident)
     if pending:
@@ -126,7 +127,8 @@ def raise_to(
             "updated_at": now,
         }
     )
-    next_at = deadline_after(policy, raised, level, now) if raised.status == "reported" else None
+    reported = raised.status == Status.REPORTED
+    next_at = deadline_after(policy, raised, level, now) if reported else None
     note = f"level {from_level} → {level} ({level_name(level)}): {reason}"
     raised = raised.model_copy(
         update={
@@ -153,7 +155,7 @@ def on_timer(policy: Policy, incident: Incident, *, now: datetime) -> Outcome:
     it is called again right away while more is due, so a long outage climbs hop by hop)."""
     # 1. An acknowledgement deadline passed: climb one level, timestamped at the deadline.
     due = incident.next_escalation_at
-    if incident.status == "reported" and due is not None and due <= now:
+    if incident.status == Status.REPORTED and due is not None and due <= now:
         top = policy.escalation.max_level
         if incident.escalation_level >= top:
             return Outcome(incident.model_copy(update={"next_escalation_at": None}))

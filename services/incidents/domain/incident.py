@@ -5,20 +5,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATUSES: tuple[str, ...] = (
-    "reported",  # 已报告
-    "acknowledged",  # 已确认收到
-    "responding",  # 处置中
-    "resolved",  # 已处置
-    "closed",  # 已办结
-    "false_alarm",  # 误报
+
+class Status(StrEnum):
+    """Where an incident stands in its lifecycle (DESIGN.md); the values are the contract's."""
+
+    REPORTED = "reported"  # 已报告
+    ACKNOWLEDGED = "acknowledged"  # 已确认收到
+    RESPONDING = "responding"  # 处置中
+    RESOLVED = "resolved"  # 已处置
+    CLOSED = "closed"  # 已办结
+    FALSE_ALARM = "false_alarm"  # 误报
+
+
+STATUSES: tuple[Status, ...] = tuple(Status)
+OPEN_STATUSES: frozenset[Status] = frozenset(
+    {Status.REPORTED, Status.ACKNOWLEDGED, Status.RESPONDING}
 )
-OPEN_STATUSES: frozenset[str] = frozenset({"reported", "acknowledged", "responding"})
-TERMINAL_STATUSES: frozenset[str] = frozenset({"closed", "false_alarm"})
+TERMINAL_STATUSES: frozenset[Status] = frozenset({Status.CLOSED, Status.FALSE_ALARM})
 
 NoticeKind = Literal["opened", "updated", "escalated", "acknowledged", "status_changed"]
 
@@ -55,7 +63,7 @@ class Incident(BaseModel):
     id: str
     type: str
     family: str
-    status: str = "reported"
+    status: Status = Status.REPORTED
     severity: str = "general"
     verified: bool
     village: str

@@ -21,10 +21,12 @@ from typing import Any
 from services.incidents.domain.escalation import deadline_after, level_name
 from services.incidents.domain.grading import area_band, fire_facts, required_level, severity_of
 from services.incidents.domain.incident import (
+    STATUSES,
     Incident,
     Notice,
     Outcome,
     ReportFacts,
+    Status,
     TimelineEntry,
     add_timeline,
 )
@@ -46,13 +48,15 @@ CHAIN_RANK: dict[str, int] = {
 CLOSERS: frozenset[str] = frozenset({"township_chief", "district_chief", "command_center", "hq"})
 
 # Legal moves of `transition` (ack is its own command: reported → acknowledged).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "reported": frozenset({"acknowledged", "false_alarm"}),
-    "acknowledged": frozenset({"responding", "resolved", "false_alarm", "closed"}),
-    "responding": frozenset({"resolved", "false_alarm", "closed"}),
-    "resolved": frozenset({"closed", "responding"}),
-    "closed": frozenset(),
-    "false_alarm": frozenset(),
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.REPORTED: frozenset({Status.ACKNOWLEDGED, Status.FALSE_ALARM}),
+    Status.ACKNOWLEDGED: frozenset(
+        {Status.RESPONDING, Status.RESOLVED, Status.FALSE_ALARM, Status.CLOSED}
+    ),
+    Status.RESPONDING: frozenset({Status.RESOLVED, Status.FALSE_ALARM, Status.CLOSED}),
+    Status.RESOLVED: frozenset({Status.CLOSED, Status.RESPONDING}),
+    Status.CLOSED: frozenset(),
+    Status.FALSE_ALARM: frozenset(),
 }
 
 
@@ -167,7 +171,7 @@ def acknowledge(
             f"{actor.role} acknowledges up to level {rank}",
             field="role",
         )
-    if incident.status != "reported":
+    if incident.status != Status.REPORTED:
         raise IllegalTransition(
             f"incident is {incident.status}; only a reported incident can be acknowledged",
             field="status",
@@ -175,7 +179,7 @@ def acknowledge(
     entry = TimelineEntry(at=now, event="acknowledged", actor=actor.id, note=note or "")
     acked = incident.model_copy(
         update={
-            "status": "acknowledged",
+            "status": Status.ACKNOWLEDGED,
             "acknowledged_at": now,
             "acknowledged_by": actor.id,
             "next_escalation_at": None,
@@ -197,21 +201,22 @@ def transition(
     evidence: dict[str, Any] | None = None,
 ) -> Outcome:
     """Move the incident to `to` if the lifecycle and the actor's role allow it."""
-    if to == "acknowledged":
+    if to == Status.ACKNOWLEDGED:
         return acknowledge(incident, actor=actor, now=now, note=note)
-    if to not in TRANSITIONS:
+    if to not in STATUSES:
         raise InvalidInput(f"unknown status {to!r}", field="to")
-    if to not in TRANSITIONS[incident.status]:
+    target = Status(to)
+    if target not in TRANSITIONS[incident.status]:
         allowed = ", ".join(sorted(TRANSITIONS[incident.status])) or "nothing (final)"
         raise IllegalTransition(
             f"cannot go from {incident.status} to {to}; allowed: {allowed}", field="to"
         )
-    if to == "closed" and incident.family != "pest" and incident.status != "resolved":
+    if to == Status.CLOSED and incident.family != "pest" and incident.status != Status.RESOLVED:
         raise IllegalTransition("only a resolved incident can be closed", field="to")
     rank = rank_of(actor, incident)
     if rank is None:
         raise NotAllowed(f"{actor.role} may not change an incident's status", field="role")
-    if to == "closed":
+    if to == Status.CLOSED:
         if actor.role not in CLOSERS:
             raise NotAllowed("closing is for the township chief or above", field="role")
         if incident.family == "pest":
@@ -223,14 +228,14 @@ def transition(
                     f"{expected_step(incident, policy)}",
                     field="to",
                 )
-    if to == "false_alarm" and not (note and note.strip()):
+    if to == Status.FALSE_ALARM and not (note and note.strip()):
         raise InvalidInput("a false alarm needs a note saying what was found", field="note")
     text = note or ""
     if evidence:
         text += (" " if text else "") + "evidence: " + ", ".join(sorted(evidence))
     entry = TimelineEntry(at=now, event=f"status:{to}", actor=actor.id, note=text)
     update: dict[str, Any] = {
-        "status": to,
+        "status": target,
         "updated_at": now,
         "timeline": add_timeline(incident, entry),
         "next_escalation_at": None,  # only a reported incident climbs
@@ -248,7 +253,7 @@ def transition(
                 at=now,
                 actor=actor.id,
                 from_status=incident.status,
-                to_status=to,
+                to_status=target,
                 note=note,
                 reason=f"{incident.status} → {to}",
             ),

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.incidents.domain.incident import (
+    TERMINAL_STATUSES,
     Incident,
     Notice,
     Outcome,
@@ -63,7 +64,7 @@ def record_step(
     """Record `step` if it is the next one and its evidence is complete."""
     if incident.family != "pest":
         raise IllegalTransition("only pest incidents have a closed loop", field="step")
-    if incident.status in ("closed", "false_alarm"):
+    if incident.status in TERMINAL_STATUSES:
         raise IllegalTransition(f"incident is {incident.status}", field="step")
     if actor.role not in PEST_ROLES:
         raise NotAllowed(f"{actor.role} does not record pest-loop steps", field="role")
