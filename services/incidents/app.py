@@ -12,9 +12,10 @@ from fastapi.responses import ORJSONResponse
 
 from services.incidents import routes
 from services.incidents.consumers import build_consumers
-from services.incidents.handlers import IncidentsService
 from services.incidents.repository import IncidentsRepository, indexes_for
+from services.incidents.repository.store import MongoIncidentStore
 from services.incidents.settings import IncidentsSettings
+from services.incidents.usecases import build_usecases
 from shared.clock import Clock, SystemClock
 from shared.http import install_common
 from shared.logging import configure_logging
@@ -32,8 +33,10 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings, org=org, policy=policy)
-        service = IncidentsService(
-            repo=IncidentsRepository(runtime.db, shards=settings.incident_shards),
+        uc = build_usecases(
+            store=MongoIncidentStore(
+                IncidentsRepository(runtime.db, shards=settings.incident_shards)
+            ),
             publisher=runtime.publisher,
             org=org,
             policy=policy,
@@ -41,7 +44,7 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
             clock=clock or SystemClock(),
         )
         app.state.runtime = runtime
-        app.state.service = service
+        app.state.usecases = uc
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
         periodics = [
             # The rescan runs first (at start-up: every timer, so timers stored before a restart
@@ -49,15 +52,15 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
             Periodic(
                 "timer-rescan",
                 settings.timer_rescan_s / settings.incident_shards,
-                service.rescan_timers,
+                uc.rescan.rescan,
             ),
-            Periodic("escalation", settings.escalation_poll_s, service.run_due),
-            Periodic("outbox-relay", settings.relay_interval_s, service.relay),
-            Periodic("outbox-sweep", max(10.0, settings.change_retention_s / 4), service.sweep),
+            Periodic("escalation", settings.escalation_poll_s, uc.engine.run_due),
+            Periodic("outbox-relay", settings.relay_interval_s, uc.relay.relay),
+            Periodic("outbox-sweep", max(10.0, settings.change_retention_s / 4), uc.relay.sweep),
         ]
         await runtime.start(
             indexes=indexes_for(settings.incident_shards),
-            consumers=build_consumers(runtime, service),
+            consumers=build_consumers(runtime, uc),
             periodics=periodics,
         )
         try:

@@ -1,4 +1,4 @@
-"""Which topic and event type go to which handler in the incidents service.
+"""Which topic and event type go to which use case in the incidents service; no logic here.
 
 - `hulin.reports` (keyed by village): report.submitted, in batches per partition, so one
   village's reports are merged in order without locks.
@@ -7,19 +7,19 @@
 
 from __future__ import annotations
 
-from services.incidents.handlers import IncidentsService
+from services.incidents.usecases import UseCases
 from shared.kafka import ConsumerRunner
 from shared.runtime import Runtime
 from shared.topics import PATROL, REPORTS
 
 
-def build_consumers(runtime: Runtime, service: IncidentsService) -> list[ConsumerRunner]:
+def build_consumers(runtime: Runtime, uc: UseCases) -> list[ConsumerRunner]:
     reports = ConsumerRunner(
         runtime.settings,
         name="reports",
         topics=[REPORTS],
         handlers={},
-        batch_handlers={"report.submitted": service.on_reports},
+        batch_handlers={"report.submitted": uc.batches.on_reports},
         publisher=runtime.publisher,
         max_records=200,
     )
@@ -28,8 +28,8 @@ def build_consumers(runtime: Runtime, service: IncidentsService) -> list[Consume
         name="patrol",
         topics=[PATROL],
         handlers={
-            "patrol.position_updated": service.on_position,
-            "patrol.finished": service.on_patrol_finished,
+            "patrol.position_updated": uc.positions.on_position,
+            "patrol.finished": uc.positions.on_patrol_finished,
         },
         publisher=runtime.publisher,
     )

@@ -1,4 +1,5 @@
-"""HTTP routes of the incidents service: parse, authorize, call a handler, shape the answer."""
+"""HTTP routes of the incidents service: parse, authorize, call one use case, shape the answer.
+No business rule lives here."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.incidents.domain.hotspots import parse_csv, parse_rows
-from services.incidents.domain.incident import STATUSES
+from services.incidents.domain.incident import ReportFacts, Status
 from services.incidents.domain.intake import check_report
-from services.incidents.handlers import IncidentsService
+from services.incidents.usecases import UseCases
 from shared.auth import CurrentPerson, require_role
 from shared.cursors import BadCursor
 from shared.errors import InvalidInput
@@ -35,16 +36,14 @@ AppReportType = Literal[
     "sos",
     "other",
 ]
-Status = Literal["reported", "acknowledged", "responding", "resolved", "closed", "false_alarm"]
-assert set(Status.__args__) == set(STATUSES)  # type: ignore[attr-defined]
 
 
-async def get_service(request: Request) -> IncidentsService:  # async: no thread-pool hop
-    service: IncidentsService = request.app.state.service
-    return service
+async def get_usecases(request: Request) -> UseCases:  # async: no thread-pool hop
+    uc: UseCases = request.app.state.usecases
+    return uc
 
 
-Service = Annotated[IncidentsService, Depends(get_service)]
+Service = Annotated[UseCases, Depends(get_usecases)]
 
 
 class ReportIn(BaseModel):
@@ -86,43 +85,43 @@ class PestStepIn(BaseModel):
 
 @router.post("/reports", status_code=202, response_model=ReportAccepted)
 async def submit_report(body: ReportIn, person: CurrentPerson, service: Service) -> Any:
-    now = service.clock.now()
+    intake = service.intake
+    now = intake.clock.now()
     check_report(
         observed_at=body.observed_at,
         description=body.description,
         photos=body.photos,
         details=body.details,
         now=now,
-        policy=service.policy,
+        policy=intake.policy,
     )
     lat, lon = body.lat, body.lon
     if body.coord_system == "gcj02":
         lat, lon = gcj02_to_wgs84(lat, lon)
-    where = service.place(lat, lon)
-    report = {
-        "id": str(body.id),
-        "type": body.type,
-        "lat": lat,
-        "lon": lon,
-        "observed_at": body.observed_at,
-        "received_at": now,
-        "reporter_id": person.id,
-        "reporter_role": person.role.value,
-        "source": "app",
-        "village": where.village,
-        "township": where.township,
-        "district": where.district,
-        "description": body.description,
-        "photos": body.photos,
-        "details": body.details,
-        "pixels": None,
-    }
-    return {"report_id": await service.submit_report(person=person, report=report)}
+    where = intake.place(lat, lon)
+    report = ReportFacts(
+        id=str(body.id),
+        type=body.type,
+        lat=lat,
+        lon=lon,
+        observed_at=body.observed_at,
+        received_at=now,
+        reporter_id=person.id,
+        reporter_role=person.role.value,
+        source="app",
+        village=where.village,
+        township=where.township,
+        district=where.district,
+        description=body.description,
+        photos=tuple(body.photos),
+        details=body.details,
+    )
+    return {"report_id": await intake.submit_report(report=report)}
 
 
 @router.get("/reports/{report_id}")
 async def get_report(report_id: str, person: CurrentPerson, service: Service) -> Any:
-    return await service.get_report(person=person, report_id=report_id)
+    return await service.intake.get_report(person=person, report_id=report_id)
 
 
 @router.post("/hotspots", status_code=202)
@@ -131,12 +130,13 @@ async def ingest_hotspots(request: Request, person: CurrentPerson, service: Serv
     (or `{"rows": [...]}`). Good rows are taken; bad ones are listed with their row number."""
     require_role(person, Role.ADMIN, Role.COMMAND_CENTER, Role.HQ, action="uploading hotspots")
     raw = await request.body()
-    if len(raw) > service.settings.max_hotspot_bytes:
+    intake = service.intake
+    if len(raw) > intake.settings.max_hotspot_bytes:
         raise InvalidInput(
-            f"body larger than {service.settings.max_hotspot_bytes} bytes", field="body"
+            f"body larger than {intake.settings.max_hotspot_bytes} bytes", field="body"
         )
-    now = service.clock.now()
-    future_s = service.policy.patrol.future_tolerance_s
+    now = intake.clock.now()
+    future_s = intake.policy.patrol.future_tolerance_s
     ctype = request.headers.get("content-type", "")
     if "json" in ctype:
         try:
@@ -153,7 +153,7 @@ async def ingest_hotspots(request: Request, person: CurrentPerson, service: Serv
         except UnicodeDecodeError as exc:
             raise InvalidInput("CSV must be UTF-8 text", field="body") from exc
         parsed = parse_csv(text, now=now, future_s=future_s)
-    return await service.ingest_hotspots(parsed)
+    return await intake.ingest_hotspots(parsed)
 
 
 @router.get("/incidents")
@@ -168,7 +168,7 @@ async def list_incidents(
     cursor: Annotated[str | None, Query(max_length=400, description="a page's `next`")] = None,
 ) -> Any:
     try:
-        items, nxt = await service.list_incidents(
+        items, nxt = await service.queries.list_incidents(
             person=person,
             status=status,
             type_=type,
@@ -184,34 +184,34 @@ async def list_incidents(
 
 @router.get("/incidents/{incident_id}")
 async def get_incident(incident_id: str, person: CurrentPerson, service: Service) -> Any:
-    return await service.get_incident(person=person, incident_id=incident_id)
+    return await service.queries.get_incident(person=person, incident_id=incident_id)
 
 
 @router.post("/incidents/{incident_id}/ack")
 async def acknowledge(
     incident_id: str, person: CurrentPerson, service: Service, body: AckIn | None = None
 ) -> Any:
-    await service.acknowledge(
+    await service.commands.acknowledge(
         person=person, incident_id=incident_id, note=body.note if body else None
     )
-    return await service.get_incident(person=person, incident_id=incident_id)
+    return await service.queries.get_incident(person=person, incident_id=incident_id)
 
 
 @router.post("/incidents/{incident_id}/transition")
 async def transition(
     incident_id: str, body: TransitionIn, person: CurrentPerson, service: Service
 ) -> Any:
-    await service.transition(
+    await service.commands.transition(
         person=person, incident_id=incident_id, to=body.to, note=body.note, evidence=body.evidence
     )
-    return await service.get_incident(person=person, incident_id=incident_id)
+    return await service.queries.get_incident(person=person, incident_id=incident_id)
 
 
 @router.post("/incidents/{incident_id}/pest-steps")
 async def pest_step(
     incident_id: str, body: PestStepIn, person: CurrentPerson, service: Service
 ) -> Any:
-    await service.pest_step(
+    await service.commands.pest_step(
         person=person,
         incident_id=incident_id,
         step=body.step,
@@ -219,4 +219,4 @@ async def pest_step(
         result=body.result,
         note=body.note,
     )
-    return await service.get_incident(person=person, incident_id=incident_id)
+    return await service.queries.get_incident(person=person, incident_id=incident_id)

@@ -26,6 +26,8 @@ class IncidentsSettings(Settings):
     escalation_batch: int = Field(default=200, ge=1)
     escalation_concurrency: int = Field(default=16, ge=1)
     timer_rescan_s: float = Field(default=60.0, gt=0)
+    # An escalation that failed (the store away) is tried again this much later.
+    escalation_retry_s: float = Field(default=1.0, gt=0)
     # Reports of one consumer batch that cannot merge with each other are handled at once, at
     # most this many groups at a time (per process).
     report_concurrency: int = Field(default=16, ge=1)

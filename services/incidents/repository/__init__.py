@@ -1,4 +1,5 @@
-"""The only module of the incidents service that talks to MongoDB (FerretDB v1 in dev and tests).
+"""The documents of the incidents store on MongoDB (FerretDB v1 in dev and tests), below the port
+(`repository/store.py` maps them to domain models). Nothing here knows a rule of the domain.
 
 Every incident change is first *claimed* by inserting a small claim whose `_id` is
 `<incident id>:<version it replaces>`: the unique `_id` makes the claim atomic on MongoDB and on
@@ -11,7 +12,7 @@ publishes what a crash left there.
 Stock FerretDB v1 hands SQLite only `{_id: x}` filters, and scans the table for them; incidents
 therefore live in a few hash-sharded collections (`incidents_00`…) to keep each lookup short. The
 local store (`infra/ferretdb`) serves `_id` and `_id $in` lookups from an index, as MongoDB does,
-so reads of many ids go as one `$in` per collection. Nothing here knows a rule of the domain.
+so reads of many ids go as one `$in` per collection.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def shard_name(index: int) -> str:
 CHANGES = "incident_claims"
 
 
-def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
+def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, Sequence[IndexModel]]:
     """Indexes MongoDB uses for these queries (FerretDB v1 keeps them but scans anyway)."""
-    out: dict[str, list[IndexModel]] = {
+    out: dict[str, Sequence[IndexModel]] = {
         REPORTS: [IndexModel([("reporter_id", ASCENDING)])],
         POSITIONS: [IndexModel([("on_patrol", ASCENDING)])],
         OUTBOX: [IndexModel([("at", ASCENDING)])],
@@ -72,11 +73,6 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, list[IndexModel]]:
         out[f"{CELLS}_{i:02d}"] = []
         out[shard_name(i)] = []
     return out
-
-
-INDEXES = indexes_for()
-
-
 
 
 # The local store hands SQLite an `_id` $in of at most this many ids (our FerretDB patch 0002),
@@ -158,9 +154,7 @@ class IncidentsRepository:
         claimed = await insert_new(self.db[CHANGES], claims, token=token) if claims else set()
         lost = staged - claimed
         if lost:  # claimed by someone else: our staged copies go
-            await busy_retry(
-                lambda: self.db[OUTBOX].delete_many({"_id": {"$in": sorted(lost)}})
-            )
+            await busy_retry(lambda: self.db[OUTBOX].delete_many({"_id": {"$in": sorted(lost)}}))
         new: dict[int, list[Document]] = {}
         changed: list[Document] = []
         for record, (_, doc, _) in zip(records, changes, strict=True):
@@ -190,9 +184,10 @@ class IncidentsRepository:
         written = await insert_new(shard, docs)
         for doc in docs:
             if doc["_id"] not in written:
-                await busy_retry(
-                    lambda doc=doc: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-                )
+                await self._upsert(shard, doc)
+
+    async def _upsert(self, shard: AsyncCollection[Document], doc: Document) -> None:
+        await busy_retry(lambda: shard.replace_one({"_id": doc["_id"]}, doc, upsert=True))
 
     async def stage(
         self, change_id: str, *, doc: Document, events: Sequence[Document], at: datetime
@@ -254,26 +249,20 @@ class IncidentsRepository:
 
     # A staged change's document and events travel as one BSON value, opaque to the store: it
     # only ever stores and returns them, and FerretDB converts a nested document field by field
-    # on every insert and again on the delete that reads it back. Measured on the local store,
-    # 150 records of 3.5 KB a bulk: insert 0.37 → 0.06 ms and delete 0.68 → 0.11 ms a record.
+    # on every insert and again on the delete that reads it back (docs/scaling.md).
     def _pack(self, doc: Document, events: Sequence[Document]) -> bytes:
         return bson.encode(
             {"doc": doc, "events": list(events)}, codec_options=self.db.codec_options
         )
 
     def _unpack(self, record: Document) -> Document:
-        """A record as staged, with `doc` and `events` (records staged before the change field,
-        which held them as fields of their own, are returned as they are)."""
-        packed = record.pop("change", None)
-        if packed is not None:
-            record.update(bson.decode(bytes(packed), codec_options=self.db.codec_options))
+        """A record as staged, with `doc` and `events` in place of the packed `change`."""
+        record.update(bson.decode(bytes(record.pop("change")), codec_options=self.db.codec_options))
         return record
 
     async def sweep_changes(self, *, before: datetime) -> int:
         """Delete claims older than `before` (a writer holding an older read re-reads first)."""
-        result = await busy_retry(
-            lambda: self.db[CHANGES].delete_many({"at": {"$lte": before}})
-        )
+        result = await busy_retry(lambda: self.db[CHANGES].delete_many({"at": {"$lte": before}}))
         return result.deleted_count
 
     async def timers(self, shard: int | None = None) -> list[tuple[str, datetime]]:
@@ -368,16 +357,6 @@ class IncidentsRepository:
     async def get_reports(self, report_ids: Sequence[str]) -> dict[str, Document]:
         """Reports by id, in one find by `_id` $in."""
         return {str(d["_id"]): d for d in await by_ids(self.db[REPORTS], report_ids)}
-
-    async def link_report(self, report_id: str, incident_id: str, at: datetime) -> None:
-        try:
-            await busy_retry(
-                lambda: self.db[REPORT_LINKS].insert_one(
-                    {"_id": report_id, "incident_id": incident_id, "at": at}
-                )
-            )
-        except DuplicateKeyError:
-            pass  # linked already: a redelivered report
 
     async def get_link(self, report_id: str) -> str | None:
         doc = await self.db[REPORT_LINKS].find_one({"_id": report_id})

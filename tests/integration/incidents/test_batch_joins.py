@@ -10,9 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.incidents.handlers import IncidentsService, incident_id_for
+from services.incidents.domain.incident import ReportFacts
 from services.incidents.repository import IncidentsRepository
 from services.incidents.settings import IncidentsSettings
+from services.incidents.usecases import UseCases
+from services.incidents.usecases.events import incident_id_for, report_event
 from shared.events import IncidentUpdated, ReportSubmitted
 from shared.org import load_org
 from shared.topics import INCIDENTS
@@ -25,37 +27,33 @@ RANGER = f"rg-{VILLAGE}-1"
 CHIEF = f"vc-{VILLAGE}"
 
 
-def report(service: IncidentsService, n: int) -> ReportSubmitted:
+def report(service: UseCases, n: int) -> ReportSubmitted:
     """A ranger's fire report in the village, `n` × 50 m north of its centre: all one fire."""
     lat, lon = point_in(VILLAGE)
     now = datetime.now(UTC)
-    where = service.place(lat + n * 0.00045, lon)
-    return service._report_event(
-        {
-            "_id": str(uuid.uuid4()),
-            "type": "fire",
-            "lat": lat + n * 0.00045,
-            "lon": lon,
-            "observed_at": now - timedelta(seconds=60 - n),
-            "received_at": now,
-            "reporter_id": RANGER,
-            "reporter_role": "ranger",
-            "source": "app",
-            "village": where.village,
-            "township": where.township,
-            "district": where.district,
-            "description": f"report {n}",
-            "photos": [],
-            "details": {},
-            "pixels": None,
-        }
+    where = service.intake.place(lat + n * 0.00045, lon)
+    facts = ReportFacts(
+        id=str(uuid.uuid4()),
+        type="fire",
+        lat=lat + n * 0.00045,
+        lon=lon,
+        observed_at=now - timedelta(seconds=60 - n),
+        received_at=now,
+        reporter_id=RANGER,
+        reporter_role="ranger",
+        source="app",
+        village=where.village,
+        township=where.township,
+        district=where.district,
+        description=f"report {n}",
     )
+    return report_event(facts, "incidents")
 
 
-async def an_opened_incident(service: IncidentsService) -> tuple[ReportSubmitted, str]:
+async def an_opened_incident(service: UseCases) -> tuple[ReportSubmitted, str]:
     """A first report, handled alone: it opens the incident the tests' later reports join."""
     first = report(service, 0)
-    await service.on_reports([first])
+    await service.batches.on_reports([first])
     return first, incident_id_for(first.data.report_id)
 
 
@@ -70,7 +68,7 @@ async def test_a_batch_joining_a_stored_incident_claims_its_version_once(
         base = stored["version"]
 
         later = [report(service, n) for n in (1, 2, 3)]
-        await service.on_reports(later)
+        await service.batches.on_reports(later)
 
         doc = await repo.get_incident(incident_id)
         assert doc is not None
@@ -91,9 +89,7 @@ async def test_a_batch_joining_a_stored_incident_claims_its_version_once(
         ]
 
 
-async def _claim_after(
-    repo: IncidentsRepository, service: IncidentsService, incident_id: str
-) -> list[str]:
+async def _claim_after(repo: IncidentsRepository, service: UseCases, incident_id: str) -> list[str]:
     """Makes the next bulk commit of `repo` find its claim taken: a chief acknowledges the
     incident just before it. Returns a log the caller checks."""
     real = repo.commit_many
@@ -102,7 +98,9 @@ async def _claim_after(
     async def racing(changes: Any, *, at: datetime) -> set[str]:
         if not happened:
             happened.append("acknowledged")
-            await service.acknowledge(person=ORG.person(CHIEF), incident_id=incident_id, note=None)
+            await service.commands.acknowledge(
+                person=ORG.person(CHIEF), incident_id=incident_id, note=None
+            )
         return await real(changes, at=at)
 
     repo.commit_many = racing  # type: ignore[method-assign]
@@ -118,7 +116,7 @@ async def test_a_join_whose_claim_was_taken_is_done_again_on_a_fresh_read(
 
         happened = await _claim_after(repo, service, incident_id)
         later = [report(service, n) for n in (1, 2)]
-        await service.on_reports(later)
+        await service.batches.on_reports(later)
 
         assert happened == ["acknowledged"]
         doc = await repo.get_incident(incident_id)

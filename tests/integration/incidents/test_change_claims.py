@@ -11,9 +11,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.incidents.handlers import IncidentsService
+from services.incidents.domain.escalation import next_timer_at
 from services.incidents.repository import OUTBOX, IncidentsRepository
+from services.incidents.repository.mapping import to_doc
+from services.incidents.repository.store import MongoIncidentStore
 from services.incidents.settings import IncidentsSettings
+from services.incidents.usecases import UseCases, build_usecases
+from services.incidents.usecases.events import event_for
 from shared import db as dbmod
 from shared.clock import SystemClock
 from shared.events import IncidentEscalated
@@ -37,8 +41,8 @@ LISTED: dict[str, Any] = {
 @asynccontextmanager
 async def relay_setup(
     s: IncidentsSettings,
-) -> AsyncIterator[tuple[IncidentsRepository, IncidentsService]]:
-    """A repository and a service (with its relay) on the real store and broker."""
+) -> AsyncIterator[tuple[IncidentsRepository, UseCases]]:
+    """The store's documents and the use cases (with the relay) on the real store and broker."""
     await ensure_topics(s)
     client = dbmod.connect(s)
     publisher = Publisher(s)
@@ -47,8 +51,8 @@ async def relay_setup(
         repo = IncidentsRepository(dbmod.database(client, s), shards=2)
         yield (
             repo,
-            IncidentsService(
-                repo=repo,
+            build_usecases(
+                store=MongoIncidentStore(repo),
                 publisher=publisher,
                 org=load_org(None),
                 policy=Policy(),
@@ -90,12 +94,11 @@ async def test_relay_replays_and_publishes_a_change_left_by_a_crash(
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
     async with relay_setup(s) as (repo, service):
-        from services.incidents.handlers import event_for, to_doc
         from tests.unit.incidents.conftest import opened, report
 
         now = datetime.now(UTC)
         incident = opened(report("fire"), Policy(), now=now).model_copy(update={"version": 1})
-        await repo.apply(to_doc(incident, Policy()))
+        await repo.apply(to_doc(incident, next_timer_at(Policy(), incident)))
         climbed = incident.model_copy(update={"escalation_level": 1, "version": 2})
         from services.incidents.domain.incident import Notice
 
@@ -107,15 +110,15 @@ async def test_relay_replays_and_publishes_a_change_left_by_a_crash(
         staged_at = now - timedelta(seconds=1)
         assert await repo.stage(
             change_id,
-            doc=to_doc(climbed, Policy()),
+            doc=to_doc(climbed, next_timer_at(Policy(), climbed)),
             events=[event.model_dump(mode="json")],
             at=staged_at,
         )
         assert await repo.claim(change_id, at=staged_at)
-        assert await service.relay() == 1
+        assert await service.relay.relay() == 1
         stored = await repo.get_incident(incident.id)
         assert stored is not None and stored["escalation_level"] == 1
-        assert await service.relay() == 0
+        assert await service.relay.relay() == 0
         events = await read_topic(s, INCIDENTS, 1)
         assert [e.id for e in events if isinstance(e, IncidentEscalated)] == [event.id]
 
@@ -125,22 +128,27 @@ async def test_relay_drops_a_change_staged_but_never_claimed(
 ) -> None:
     s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
     async with relay_setup(s) as (repo, service):
-        await repo.apply({**LISTED, "_id": "inc-2", "version": 1, "escalation_level": 0})
-        doc = {**LISTED, "_id": "inc-2", "version": 2, "escalation_level": 1}
+        from tests.unit.incidents.conftest import opened, report
+
         now = datetime.now(UTC)
+        incident = opened(report("fire"), Policy(), now=now).model_copy(update={"version": 1})
+        await repo.apply(to_doc(incident, None))
+        climbed = incident.model_copy(update={"escalation_level": 1, "version": 2})
+        doc = to_doc(climbed, None)
+        change_id = f"{incident.id}:1"
         # Died between staging and claiming, recently: the relay waits (it may still claim).
-        assert await repo.stage("inc-2:1", doc=doc, events=[], at=now - timedelta(seconds=0.2))
-        assert await service.relay() == 0
+        assert await repo.stage(change_id, doc=doc, events=[], at=now - timedelta(seconds=0.2))
+        assert await service.relay.relay() == 0
         assert await repo.pending_changes(before=now, limit=10) != []
         # Long enough ago: dropped, and the incident is untouched.
-        await repo.mark_published(["inc-2:1"])
-        assert await repo.stage("inc-2:1", doc=doc, events=[], at=now - timedelta(seconds=5))
-        assert await service.relay() == 0
+        await repo.mark_published([change_id])
+        assert await repo.stage(change_id, doc=doc, events=[], at=now - timedelta(seconds=5))
+        assert await service.relay.relay() == 0
         assert await repo.pending_changes(before=now, limit=10) == []
-        stored = await repo.get_incident("inc-2")
+        stored = await repo.get_incident(incident.id)
         assert stored is not None and stored["escalation_level"] == 0
         # The version can be changed again by a live writer.
-        assert await repo.commit(base_version=1, doc=doc, events=[], at=now) == "inc-2:1"
+        assert await repo.commit(base_version=1, doc=doc, events=[], at=now) == change_id
 
 
 async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
@@ -163,32 +171,17 @@ async def test_incidents_filed_at_once_into_one_merge_cell_are_all_kept(
         await client.close()
 
 
-async def test_relay_replays_a_change_staged_by_the_previous_version(
+async def test_a_staged_change_is_stored_packed_and_read_back_whole(
     settings_for: Callable[..., Any],
 ) -> None:
-    """Changes are staged with their document and events packed in one field; one staged before
-    that (a store upgraded while changes were in flight) held them as fields of their own, and
-    is replayed all the same."""
-    s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
-    async with relay_setup(s) as (repo, service):
-        await repo.apply({**LISTED, "_id": "inc-3", "version": 1, "escalation_level": 0})
+    """A staged change's document and events travel as one packed field, and come back from
+    the outbox as they went in, datetimes aware as the client reads them."""
+    s: IncidentsSettings = settings_for(IncidentsSettings)
+    client = dbmod.connect(s)
+    try:
+        repo = IncidentsRepository(dbmod.database(client, s), shards=2)
         staged_at = datetime.now(UTC) - timedelta(seconds=1)
         staged_at = staged_at.replace(microsecond=staged_at.microsecond // 1000 * 1000)  # BSON: ms
-        await repo.db[OUTBOX].insert_one(
-            {
-                "_id": "inc-3:1",
-                "incident_id": "inc-3",
-                "base_version": 1,
-                "at": staged_at,
-                "doc": {**LISTED, "_id": "inc-3", "version": 2, "escalation_level": 1},
-                "events": [],
-            }
-        )
-        assert await repo.claim("inc-3:1", at=staged_at)
-        assert await service.relay() == 1
-        stored = await repo.get_incident("inc-3")
-        assert stored is not None and stored["escalation_level"] == 1
-        # and the packed shape round-trips whole, datetimes aware as the client reads them
         doc = {
             **LISTED,
             "_id": "inc-4",
@@ -204,3 +197,5 @@ async def test_relay_replays_a_change_staged_by_the_previous_version(
         [pending] = await repo.pending_changes(before=datetime.now(UTC), limit=10)
         assert pending["doc"] == doc and pending["events"] == [{"id": "e"}]
         assert "change" not in pending
+    finally:
+        await client.close()
