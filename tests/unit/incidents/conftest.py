@@ -104,6 +104,8 @@ class World:
         role: str = "ranger",
         reporter: str | None = None,
         id_: str | None = None,
+        photos: tuple[str, ...] = (),
+        details: dict[str, Any] | None = None,
     ) -> ReportSubmitted:
         """A report placed in the village, `north_m` north of its inner point, seen a minute ago."""
         lat, lon = ORG.unit(village).point
@@ -123,6 +125,8 @@ class World:
             village=where.village,
             township=where.township,
             district=where.district,
+            photos=photos,
+            details=details or {},
         )
         return report_event(facts, "incidents")
 
