@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     # from the platform (Strimzi KafkaTopic) with replication 3: set create_topics=false there.
     create_topics: bool = True
     topic_replication_factor: int = Field(default=1, ge=1)
+    # How the clients reach the brokers: plaintext on loopback locally; in the cluster
+    # SASL_SSL with SCRAM, a KafkaUser per service (deploy/k8s/kafka), the CA of the cluster.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: Path | None = None  # the cluster CA (Strimzi: <cluster>-cluster-ca-cert)
+    kafka_ssl_certfile: Path | None = None  # mutual TLS instead of SCRAM: the client's cert
+    kafka_ssl_keyfile: Path | None = None
     mongo_uri: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "hulin"
 
@@ -68,6 +79,8 @@ class Settings(BaseSettings):
                 raise ValueError("HULIN_JWT_SECRET must be set outside dev (the default is public)")
             if len(self.jwt_secret.get_secret_value()) < 32:
                 raise ValueError("HULIN_JWT_SECRET must be at least 32 characters")
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_username:
+            raise ValueError("HULIN_KAFKA_SASL_USERNAME (and _PASSWORD) are needed with SASL")
         if self.jwt_algorithm == "RS256" and self.jwt_public_key_file is None:
             raise ValueError("HULIN_JWT_PUBLIC_KEY_FILE is required with HULIN_JWT_ALGORITHM=RS256")
         return self

@@ -7,6 +7,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.kafka.security import client_options
 from shared.retry import Backoff, retry
 from shared.settings import Settings
 from shared.topics import TOPICS
@@ -34,9 +35,7 @@ async def ensure_topics(
     settings: Settings, *, replication_factor: int = 1, timeout_s: float = 30.0
 ) -> list[str]:
     """Create every planned topic that is missing; returns the names created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.service}-admin"
-    )
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id=f"{settings.service}-admin")
     await retry(admin.start, backoff=Backoff(first_s=0.5, max_s=0.5), within_s=timeout_s)
     try:
         existing = set(await admin.list_topics())

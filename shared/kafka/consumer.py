@@ -41,6 +41,7 @@ from shared.clock import utcnow
 from shared.db import is_store_busy
 from shared.events import DeadLetterData, Event, MessageDeadLettered, UnknownEventType, parse_event
 from shared.kafka.publisher import Publisher
+from shared.kafka.security import client_options
 from shared.logging import correlation_id
 from shared.retry import Backoff, retry
 from shared.settings import Settings
@@ -126,7 +127,7 @@ class ConsumerRunner:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, *, timeout_s: float = 60.0) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_options(self.settings),
             group_id=self.group,
             client_id=f"{self.settings.service}-{self.name}",
             enable_auto_commit=False,

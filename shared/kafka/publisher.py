@@ -22,6 +22,7 @@ from aiokafka.errors import (
 
 from shared import metrics
 from shared.events.base import Event
+from shared.kafka.security import client_options
 from shared.retry import Backoff, retry
 from shared.settings import Settings
 
@@ -53,7 +54,7 @@ class Publisher:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_options(self.settings),
             client_id=f"{self.settings.service}-publisher",
             acks="all",
             enable_idempotence=True,
@@ -79,7 +80,11 @@ class Publisher:
 
     async def start(self, *, timeout_s: float = 60.0) -> None:
         """Connect, waiting for the broker for up to `timeout_s` (it may still be starting)."""
-        await retry(self._producer.start, backoff=CONNECT_BACKOFF, within_s=timeout_s)
+        try:
+            await retry(self._producer.start, backoff=CONNECT_BACKOFF, within_s=timeout_s)
+        except Exception:
+            await self._producer.stop()  # its connections and tasks go with the refusal
+            raise
         self._started = True
 
     async def stop(self) -> None:
