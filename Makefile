@@ -7,7 +7,7 @@ PYTEST_FLAGS ?=
 export HULIN_STATE_DIR ?= $(HOME)/.local/state/hulin
 
 .PHONY: help venv infra up down status test test-unit test-integration lint typecheck \
-        bench bench-patrol bench-incidents bench-e2e bench-history demo chaos clean-state
+        bench bench-patrol bench-incidents bench-e2e bench-history demo chaos chaos-cluster clean-state
 
 help:
 	@echo "make up      start Kafka, FerretDB, the three services and the demo district"
@@ -69,6 +69,10 @@ bench: infra
 
 chaos: venv
 	@$(PY) scripts/chaos.py $(CHAOS_FLAGS)
+
+# Three brokers (replication 3, min ISR 2), reports at 50/s, one broker killed with -9 and back.
+chaos-cluster: venv
+	@$(PY) scripts/chaos.py --cluster --short $(CHAOS_FLAGS)
 
 bench-patrol: infra
 	@$(PY) bench/patrol_bench.py

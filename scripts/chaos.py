@@ -16,6 +16,11 @@ FerretDB. Then it checks, and prints the counts:
 - every webhook delivery notify logged as delivered arrived at the receiver, with a valid
   signature, and no event was delivered under two delivery ids.
 Exit status 0 only when every count of loss and duplication is zero.
+
+`--cluster` (`make chaos-cluster`) runs against three brokers replicating as production does
+(replication 3, `min.insync.replicas` 2) with reports flooding in at `--report-rate` per second
+beside the simulated day, kills one broker with -9, starts it again later, and also counts the
+services that were not ready again (without a restart) once it was back.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,10 +57,12 @@ from shared.policy import default_policy_path, load_policy  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from sim.api import Api, Endpoints  # noqa: E402
 from sim.runner import DayRunner  # noqa: E402
-from sim.world import plan_day  # noqa: E402
-from tests.support.dedicated import DedicatedInfra  # noqa: E402
+from sim.world import SISLUAN, DayPlan, ReportPlan, plan_day  # noqa: E402
+from tests.support.dedicated import DedicatedInfra, KafkaCluster  # noqa: E402
 
 WEBHOOK_SECRET = "chaos-webhook-secret-0123456789abcdef"
+WEBHOOK_TYPES = ("incident.opened", "incident.escalated", "incident.updated",
+                 "incident.acknowledged", "incident.status_changed", "patrol.overdue")
 
 
 def log(msg: str) -> None:
@@ -143,7 +151,10 @@ def short_policy(path: Path, deadlines: list[float]) -> Path:
 class Faults:
     system: System
     infra: DedicatedInfra
+    cluster: KafkaCluster | None = None
+    broker_down_s: float = 30.0
     done: list[str] = field(default_factory=list)
+    not_ready: list[str] = field(default_factory=list)
 
     async def kill_service(self, name: str, down_s: float) -> None:
         proc = self.system.procs[name]
@@ -164,16 +175,78 @@ class Faults:
         log(f"{what} back")
         self.done.append(f"restart {what}")
 
+    async def kill_broker(self, index: int, down_s: float) -> None:
+        assert self.cluster is not None, "broker faults need --cluster"
+        log(f"kill -9 broker {index + 1} of {len(self.cluster.ports)}")
+        await asyncio.to_thread(self.cluster.kill, index)
+        await asyncio.sleep(down_s)
+        log(f"starting broker {index + 1}")
+        await asyncio.to_thread(self.cluster.start, index)
+        log(f"broker {index + 1} back")
+        self.done.append(f"kill -9 broker {index + 1}")
+        self.not_ready += await not_ready_after(self.system, READY_WAIT_S)
+
     async def run(self, schedule: list[tuple[float, str, str]], down_s: float) -> None:
         start = time.monotonic()
         for at, kind, target in schedule:
             delay = start + at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if kind == "kill":
+            if kind == "kill" and target.startswith("broker-"):
+                await self.kill_broker(int(target.removeprefix("broker-")) - 1, self.broker_down_s)
+            elif kind == "kill":
                 await self.kill_service(target, down_s)
             else:
                 await self.restart_infra(target, down_s)
+
+
+# A service must be ready again this soon after a broker it used came back, without a restart.
+READY_WAIT_S = 60.0
+
+
+async def not_ready_after(system: System, wait_s: float) -> list[str]:
+    """The services whose /readyz did not answer 200 within `wait_s` (each polled on its own)."""
+    import httpx
+
+    async def ready(name: str, url: str) -> str | None:
+        deadline = time.monotonic() + wait_s
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            while time.monotonic() < deadline:
+                try:
+                    if (await http.get(f"{url}/readyz")).status_code == 200:
+                        return None
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(1.0)
+        return name
+
+    found = await asyncio.gather(*(ready(n, p.url) for n, p in system.procs.items()))
+    return [n for n in found if n]
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+def flood(plan: DayPlan, *, rate: float, speedup: float, seed: int) -> DayPlan:
+    """The day's plan with reports added at `rate` per wall second over the whole day: sisluan
+    reports by the day's reporters, a few hundred metres from where they report anyway, so
+    they land in their villages and join a bounded number of incidents."""
+    if rate <= 0:
+        return plan
+    rng = random.Random(seed * 7919)
+    bases = [r for r in plan.reports if r.scenario != "public"] or list(plan.reports)
+    gap = speedup / rate  # simulated seconds between two reports
+    extra: list[ReportPlan] = []
+    at = 5.0
+    while at < plan.day_s - 60:
+        base = rng.choice(bases)
+        extra.append(ReportPlan(
+            at_s=at, person_id=base.person_id, type=rng.choice(SISLUAN),
+            lat=base.lat + rng.uniform(-0.002, 0.002), lon=base.lon + rng.uniform(-0.002, 0.002),
+            scenario="flood", report_id=str(uuid.uuid4()),
+        ))
+        at += gap
+    return replace(plan, reports=[*plan.reports, *extra])
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -258,6 +331,8 @@ async def check(
         if e.get("type") != "notification.created":
             continue
         d = e.get("data", {})
+        if d.get("incident_id") is None:
+            continue  # a patrol's (overdue): the event names no patrol; the inbox check has them
         by_key[(d.get("incident_id"), d.get("recipient_id"), d.get("kind"), d.get("level"))].add(
             str(d.get("notification_id")))
     counts["notifications"] = len(by_key)
@@ -270,7 +345,8 @@ async def check(
         items = r.body.get("notifications", r.body.get("items", [])) if isinstance(
             r.body, dict) else (r.body or [])
         keys = Counter(
-            (i.get("incident_id"), i.get("kind"), i.get("level")) for i in items
+            (i.get("incident_id") or i.get("patrol_id"), i.get("kind"), i.get("level"))
+            for i in items
             if isinstance(i, dict)
         )
         inbox_total += len(items)
@@ -336,7 +412,7 @@ FAILURE_KEYS = (
     "reports_lost", "reports_in_no_incident_list", "reports_in_several_incidents",
     "escalation_timers_overdue", "escalations_duplicated", "notifications_duplicated",
     "inbox_duplicates", "webhook_bad_signatures", "webhook_events_under_two_delivery_ids",
-    "webhook_delivered_but_not_received", "webhook_not_yet_delivered",
+    "webhook_delivered_but_not_received", "webhook_not_yet_delivered", "services_not_ready",
 )
 
 
@@ -356,10 +432,21 @@ CHAOS_NOTIFY_ENV = {
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work: Path = args.work
     infra = DedicatedInfra.create(work / "state")
-    log(f"own Kafka :{infra.kafka_port} and FerretDB :{infra.mongo_port} in {work}")
-    await asyncio.to_thread(infra.infra, "up")
+    cluster = KafkaCluster.create(work / "state") if args.cluster else None
+    if cluster is None:
+        log(f"own Kafka :{infra.kafka_port} and FerretDB :{infra.mongo_port} in {work}")
+        await asyncio.to_thread(infra.infra, "up")
+        bootstrap = infra.kafka_bootstrap
+    else:
+        bootstrap = cluster.bootstrap
+        log(f"own Kafka cluster {bootstrap} and FerretDB :{infra.mongo_port} in {work}")
+        await asyncio.to_thread(infra.infra, "start-ferretdb")
+        await asyncio.to_thread(cluster.start_all)
     policy_path = short_policy(work / "policy.yaml", args.deadlines)
     env = {k: v for k, v in infra.env.items() if k.startswith("HULIN_")}
+    if cluster is not None:
+        env["HULIN_KAFKA_BOOTSTRAP"] = cluster.bootstrap
+        env["HULIN_TOPIC_REPLICATION_FACTOR"] = str(cluster.replication)
     env["HULIN_POLICY_FILE"] = str(policy_path)
     env.update(CHAOS_NOTIFY_ENV)
     system = System(extra_env=env, log_dir=work / "logs", prefix="chaos.", db="hulin_chaos")
@@ -369,7 +456,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await system.start()
         log("services ready: " + ", ".join(f"{n} {p.url}" for n, p in system.procs.items()))
-        settings = Settings(**{"kafka_bootstrap": infra.kafka_bootstrap,
+        settings = Settings(**{"kafka_bootstrap": bootstrap,
                                "mongo_uri": infra.mongo_uri, "policy_file": policy_path})
         org = load_org(settings.org_file)
         policy = load_policy(policy_path)
@@ -377,9 +464,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         plan = plan_day(org, random.Random(args.seed), walkers=args.rangers, day_s=args.duration,
                         fires=3, pests=2, sisluan=6, public=4, hotspot_files=2,
                         upload_every_s=60)
+        plan = flood(plan, rate=args.report_rate, speedup=args.speedup, seed=args.seed)
+        if args.report_rate:
+            log(f"{len(plan.reports)} reports planned, {args.report_rate:g}/s beside the day's")
         async with Api(endpoints, settings=settings, give_up_s=args.give_up) as api:
+            hook: dict[str, Any] = {"url": receiver.url, "secret": WEBHOOK_SECRET}
+            if args.report_rate:
+                # HQ's alarms, not each of thousands of merged reports (incident.updated)
+                hook["types"] = [t for t in WEBHOOK_TYPES if t != "incident.updated"]
             r = await api.call("POST", f"{endpoints.notify}/v1/webhooks", "hq-500114",
-                               json={"url": receiver.url, "secret": WEBHOOK_SECRET})
+                               json=hook)
             webhook_id = r.body.get("id") if r.status == 201 and isinstance(r.body, dict) else None
             log(f"HQ webhook: {r.status} {webhook_id}")
             runner = DayRunner(api=api, org=org, policy=policy, plan=plan, speedup=args.speedup,
@@ -387,17 +481,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             wall = args.duration / args.speedup
             gap = wall / (len(args.faults) + 1)
             schedule = [(gap * (i + 1), *f.split(":", 1)) for i, f in enumerate(args.faults)]
-            faults = Faults(system, infra)
+            faults = Faults(system, infra, cluster, broker_down_s=args.broker_down)
             log(f"simulating {args.duration / 3600:.1f} h at ×{args.speedup:g} ≈ {wall:.0f} s; "
                 f"faults at {[(round(a), f'{k} {t}') for a, k, t in schedule]}")
             await asyncio.gather(runner.run(), faults.run(schedule, args.down))
             log(f"simulation done: {len(runner.tally.accepted)} reports accepted; settling "
                 f"{args.settle:g} s for escalations and deliveries")
             await asyncio.sleep(args.settle)
-            counts = await check(runner=runner, api=api, bootstrap=infra.kafka_bootstrap,
+            counts = await check(runner=runner, api=api, bootstrap=bootstrap,
                                  prefix=system.prefix, receiver=receiver,
                                  webhook_id=webhook_id, settle_s=60)
             counts["faults"] = faults.done
+            counts["services_not_ready"] = faults.not_ready + await not_ready_after(system, 5.0)
+            if cluster is not None:
+                counts["brokers"] = len(cluster.ports)
             counts["patrol_points_accepted"] = runner.tally.points_accepted
             counts["sim_errors"] = dict(runner.tally.errors)
             result = counts
@@ -406,6 +503,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         system.stop()
         if not args.keep:
             await asyncio.to_thread(infra.infra, "down")
+            if cluster is not None:
+                await asyncio.to_thread(cluster.stop_all)
     failures = {k: result.get(k) for k in FAILURE_KEYS if result.get(k)}
     result["failures"] = failures
     result["ok"] = not failures and bool(result.get("reports_accepted"))
@@ -418,6 +517,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--short", action="store_true", help="the CI form (≈ 3 minutes)")
+    p.add_argument("--cluster", action="store_true",
+                   help="three brokers (replication 3, min ISR 2); one is killed with -9")
+    p.add_argument("--report-rate", type=float, default=None,
+                   help="reports per second added to the day's (cluster default 50)")
+    p.add_argument("--broker-down", type=float, default=30.0,
+                   help="seconds a killed broker stays down")
     p.add_argument("--rangers", type=int, default=None)
     p.add_argument("--duration", type=float, default=None, help="simulated seconds")
     p.add_argument("--speedup", type=float, default=None)
@@ -436,6 +541,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     full = ["kill:patrol", "kill:incidents", "kill:notify", "restart:kafka", "restart:ferretdb"]
+    if args.cluster:
+        full = ["kill:broker-1"]
+        args.report_rate = 50.0 if args.report_rate is None else args.report_rate
+        args.duration = args.duration or 3 * 3600
+        args.speedup = args.speedup or 90
+    args.report_rate = args.report_rate or 0.0
     if args.short:
         args.rangers = args.rangers or 27
         args.duration = args.duration or 2.5 * 3600
@@ -448,7 +559,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.duration = args.duration or 6 * 3600
         args.speedup = args.speedup or 60
         args.settle = args.settle if args.settle is not None else 90
-        args.faults = args.faults or full + full
+        args.faults = args.faults or (["kill:broker-1", "kill:broker-3"] if args.cluster
+                                      else full + full)
         args.give_up = args.give_up or 300
     return args
 

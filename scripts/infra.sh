@@ -9,6 +9,19 @@ CACHE="${HULIN_CACHE_DIR:-$HOME/.cache/hulin}"          # jars and binaries (sha
 STATE="${HULIN_STATE_DIR:-$HOME/.local/state/hulin}"    # broker log dirs, SQLite files, pids, logs
 KAFKA_PORT="${HULIN_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${HULIN_KAFKA_CONTROLLER_PORT:-9093}"
+# One broker of several (tests/support/dedicated.py's KafkaCluster): its name (state dir, pid,
+# log), node id, the controller quorum, and the replication the cluster promises. Alone: 1, 1.
+KAFKA_NAME="${HULIN_KAFKA_NAME:-kafka}"
+KAFKA_NODE_ID="${HULIN_KAFKA_NODE_ID:-1}"
+KAFKA_VOTERS="${HULIN_KAFKA_VOTERS:-1@127.0.0.1:$KAFKA_CONTROLLER_PORT}"
+KAFKA_CLUSTER_ID="${HULIN_KAFKA_CLUSTER_ID:-}"
+KAFKA_RF="${HULIN_KAFKA_REPLICATION:-1}"
+KAFKA_MIN_ISR="${HULIN_KAFKA_MIN_ISR:-1}"
+KAFKA_HEAP="${HULIN_KAFKA_HEAP:-768m}"
+# A second listener with SASL/SCRAM (as the cluster's), for the clients' authentication test:
+# its port, and the users created at format time ("name=password,...").
+KAFKA_SCRAM_PORT="${HULIN_KAFKA_SCRAM_PORT:-}"
+KAFKA_SCRAM_USERS="${HULIN_KAFKA_SCRAM_USERS:-}"
 MONGO_PORT="${HULIN_MONGO_PORT:-27017}"
 KAFKA_VERSION="3.9.1"
 FERRETDB_VERSION="v1.24.2"
@@ -75,33 +88,46 @@ build_ferretdb() {
 }
 
 kafka_config() {
-  local dir="$STATE/kafka"
+  local dir="$STATE/$KAFKA_NAME"
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$KAFKA_NODE_ID
+controller.quorum.voters=$KAFKA_VOTERS
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT${KAFKA_SCRAM_PORT:+,SCRAM://127.0.0.1:$KAFKA_SCRAM_PORT}
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT${KAFKA_SCRAM_PORT:+,SCRAM://127.0.0.1:$KAFKA_SCRAM_PORT}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SCRAM:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.scram.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$dir/data
 num.partitions=6
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$KAFKA_RF
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=$KAFKA_RF
+min.insync.replicas=$KAFKA_MIN_ISR
+transaction.state.log.replication.factor=$KAFKA_RF
+transaction.state.log.min.isr=$KAFKA_MIN_ISR
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 PROPS
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     log "formatting Kafka storage in $dir/data"
+    local cluster_id="$KAFKA_CLUSTER_ID"
+    [[ -n "$cluster_id" ]] || cluster_id="$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+    local scram=() user
+    if [[ -n "$KAFKA_SCRAM_USERS" ]]; then
+      IFS=',' read -ra users <<<"$KAFKA_SCRAM_USERS"
+      for user in "${users[@]}"; do
+        scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]")
+      done
+    fi
     java -cp "$KAFKA_LIBS/*" -Dlog4j.configuration="file:$ROOT/infra/kafka/log4j.properties" \
-      kafka.tools.StorageTool format --ignore-formatted \
-      --cluster-id "$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" \
-      --config "$dir/server.properties" >>"$STATE/log/kafka.log" 2>&1
+      kafka.tools.StorageTool format --ignore-formatted --cluster-id "$cluster_id" \
+      --config "$dir/server.properties" "${scram[@]}" >>"$STATE/log/$KAFKA_NAME.log" 2>&1
   fi
 }
 
@@ -109,15 +135,15 @@ start_kafka() {
   if port_open "$KAFKA_PORT"; then log "Kafka already listening on 127.0.0.1:$KAFKA_PORT"; return 0; fi
   fetch_kafka
   kafka_config
-  log "starting Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  log "starting Kafka $KAFKA_VERSION (KRaft, $KAFKA_NAME, node $KAFKA_NODE_ID) on 127.0.0.1:$KAFKA_PORT"
   # a broker keeps files open per partition segment; the default 20000 runs out with many topics
   ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-  nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+  nohup java -Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$ROOT/infra/kafka/log4j.properties" \
-    -cp "$KAFKA_LIBS/*" kafka.Kafka "$STATE/kafka/server.properties" \
-    >>"$STATE/log/kafka.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$STATE/run/kafka.pid"
-  wait_port "$KAFKA_PORT" kafka 90
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$STATE/$KAFKA_NAME/server.properties" \
+    >>"$STATE/log/$KAFKA_NAME.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$STATE/run/$KAFKA_NAME.pid"
+  wait_port "$KAFKA_PORT" "$KAFKA_NAME" 90
 }
 
 start_ferretdb() {
@@ -151,9 +177,9 @@ case "${1:-}" in
     fetch_kafka; build_ferretdb; start_kafka; start_ferretdb ;;
   start-kafka) start_kafka ;;
   start-ferretdb) start_ferretdb ;;
-  stop-kafka) stop_one kafka "${2:-TERM}" ;;
+  stop-kafka) stop_one "$KAFKA_NAME" "${2:-TERM}" ;;
   stop-ferretdb) stop_one ferretdb "${2:-TERM}" ;;
-  down) stop_one ferretdb; stop_one kafka ;;
+  down) stop_one ferretdb; stop_one "$KAFKA_NAME" ;;
   status)
     for pair in "kafka:$KAFKA_PORT" "ferretdb:$MONGO_PORT"; do
       name="${pair%%:*}" port="${pair##*:}"
