@@ -13,6 +13,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.incidents.domain.hotspots import parse_csv, parse_rows
 from services.incidents.domain.incident import ReportFacts, Status
 from services.incidents.domain.intake import check_report
+from services.incidents.schemas import (
+    HotspotsAccepted,
+    IncidentList,
+    IncidentOut,
+    ReportOut,
+)
 from services.incidents.usecases import UseCases
 from shared.auth import CurrentPerson, require_role
 from shared.cursors import BadCursor
@@ -119,12 +125,12 @@ async def submit_report(body: ReportIn, person: CurrentPerson, service: Service)
     return {"report_id": await intake.submit_report(report=report)}
 
 
-@router.get("/reports/{report_id}")
+@router.get("/reports/{report_id}", response_model=ReportOut)
 async def get_report(report_id: str, person: CurrentPerson, service: Service) -> Any:
     return await service.intake.get_report(person=person, report_id=report_id)
 
 
-@router.post("/hotspots", status_code=202)
+@router.post("/hotspots", status_code=202, response_model=HotspotsAccepted)
 async def ingest_hotspots(request: Request, person: CurrentPerson, service: Service) -> Any:
     """NASA FIRMS active-fire rows (MODIS or VIIRS), as CSV or as a JSON array of row objects
     (or `{"rows": [...]}`). Good rows are taken; bad ones are listed with their row number."""
@@ -156,7 +162,7 @@ async def ingest_hotspots(request: Request, person: CurrentPerson, service: Serv
     return await intake.ingest_hotspots(parsed)
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_model=IncidentList)
 async def list_incidents(
     person: CurrentPerson,
     service: Service,
@@ -182,12 +188,12 @@ async def list_incidents(
     return {"items": items, "next": nxt, "count": len(items)}
 
 
-@router.get("/incidents/{incident_id}")
+@router.get("/incidents/{incident_id}", response_model=IncidentOut)
 async def get_incident(incident_id: str, person: CurrentPerson, service: Service) -> Any:
     return await service.queries.get_incident(person=person, incident_id=incident_id)
 
 
-@router.post("/incidents/{incident_id}/ack")
+@router.post("/incidents/{incident_id}/ack", response_model=IncidentOut)
 async def acknowledge(
     incident_id: str, person: CurrentPerson, service: Service, body: AckIn | None = None
 ) -> Any:
@@ -197,7 +203,7 @@ async def acknowledge(
     return await service.queries.get_incident(person=person, incident_id=incident_id)
 
 
-@router.post("/incidents/{incident_id}/transition")
+@router.post("/incidents/{incident_id}/transition", response_model=IncidentOut)
 async def transition(
     incident_id: str, body: TransitionIn, person: CurrentPerson, service: Service
 ) -> Any:
@@ -207,7 +213,7 @@ async def transition(
     return await service.queries.get_incident(person=person, incident_id=incident_id)
 
 
-@router.post("/incidents/{incident_id}/pest-steps")
+@router.post("/incidents/{incident_id}/pest-steps", response_model=IncidentOut)
 async def pest_step(
     incident_id: str, body: PestStepIn, person: CurrentPerson, service: Service
 ) -> Any:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
@@ -65,6 +66,10 @@ async def test_one_incident_answers_every_field_with_its_timeline(
     assert set(body) == INCIDENT_FIELDS
     assert body["status"] == "reported" and body["timeline"][0]["event"] == "reported"
     assert set(body["timeline"][0]) == {"at", "event", "actor", "note"}
+    # value for value what the use case's answer is as JSON, times with their `+00:00`
+    shown = await world.uc.queries.get_incident(person=ORG.person(CHIEF), incident_id=incident_id)
+    assert answer.content == orjson.dumps(shown) or body == orjson.loads(orjson.dumps(shown))
+    assert body["opened_at"].endswith("+00:00")
 
 
 async def test_a_list_answers_items_next_and_count(world: World, http: httpx.AsyncClient) -> None:
@@ -123,6 +128,8 @@ async def test_a_report_answers_its_fields_and_its_incident(
     answer = await http.get(f"/v1/reports/{report_id}", headers=as_(world, CHIEF))
     assert answer.status_code == 200
     assert set(answer.json()) == REPORT_FIELDS and answer.json()["incident_id"] == incident_id
+    shown = await world.uc.intake.get_report(person=ORG.person(CHIEF), report_id=report_id)
+    assert answer.json() == orjson.loads(orjson.dumps(shown))
 
 
 async def test_hotspots_answer_what_was_taken_dropped_and_refused(
