@@ -60,7 +60,7 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
         ]
         await runtime.start(
             indexes=indexes_for(settings.incident_shards),
-            consumers=build_consumers(runtime, uc),
+            consumers=build_consumers(runtime, uc, settings),
             periodics=periodics,
         )
         try:

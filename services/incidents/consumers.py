@@ -7,13 +7,16 @@
 
 from __future__ import annotations
 
+from services.incidents.settings import IncidentsSettings
 from services.incidents.usecases import UseCases
 from shared.kafka import ConsumerRunner
 from shared.runtime import Runtime
 from shared.topics import PATROL, REPORTS
 
 
-def build_consumers(runtime: Runtime, uc: UseCases) -> list[ConsumerRunner]:
+def build_consumers(
+    runtime: Runtime, uc: UseCases, settings: IncidentsSettings
+) -> list[ConsumerRunner]:
     reports = ConsumerRunner(
         runtime.settings,
         name="reports",
@@ -21,7 +24,7 @@ def build_consumers(runtime: Runtime, uc: UseCases) -> list[ConsumerRunner]:
         handlers={},
         batch_handlers={"report.submitted": uc.batches.on_reports},
         publisher=runtime.publisher,
-        max_records=200,
+        max_records=settings.report_fetch_max,
     )
     patrol = ConsumerRunner(
         runtime.settings,

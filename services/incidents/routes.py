@@ -20,6 +20,7 @@ from services.incidents.schemas import (
     ReportOut,
 )
 from services.incidents.usecases import UseCases
+from services.incidents.usecases.queries import public_view
 from shared.auth import CurrentPerson, require_role
 from shared.cursors import BadCursor
 from shared.errors import InvalidInput
@@ -197,27 +198,27 @@ async def get_incident(incident_id: str, person: CurrentPerson, service: Service
 async def acknowledge(
     incident_id: str, person: CurrentPerson, service: Service, body: AckIn | None = None
 ) -> Any:
-    await service.commands.acknowledge(
+    incident = await service.commands.acknowledge(
         person=person, incident_id=incident_id, note=body.note if body else None
     )
-    return await service.queries.get_incident(person=person, incident_id=incident_id)
+    return public_view(incident)
 
 
 @router.post("/incidents/{incident_id}/transition", response_model=IncidentOut)
 async def transition(
     incident_id: str, body: TransitionIn, person: CurrentPerson, service: Service
 ) -> Any:
-    await service.commands.transition(
+    incident = await service.commands.transition(
         person=person, incident_id=incident_id, to=body.to, note=body.note, evidence=body.evidence
     )
-    return await service.queries.get_incident(person=person, incident_id=incident_id)
+    return public_view(incident)
 
 
 @router.post("/incidents/{incident_id}/pest-steps", response_model=IncidentOut)
 async def pest_step(
     incident_id: str, body: PestStepIn, person: CurrentPerson, service: Service
 ) -> Any:
-    await service.commands.pest_step(
+    incident = await service.commands.pest_step(
         person=person,
         incident_id=incident_id,
         step=body.step,
@@ -225,4 +226,4 @@ async def pest_step(
         result=body.result,
         note=body.note,
     )
-    return await service.queries.get_incident(person=person, incident_id=incident_id)
+    return public_view(incident)

@@ -31,11 +31,15 @@ class IncidentsSettings(Settings):
     # Reports of one consumer batch that cannot merge with each other are handled at once, at
     # most this many groups at a time (per process).
     report_concurrency: int = Field(default=16, ge=1)
+    # Reports the consumer takes from the broker per fetch (one batch per partition).
+    report_fetch_max: int = Field(default=200, ge=1)
     # The outbox relay: a claimed change not published after `relay_grace_s` (its writer died)
     # is replayed and published; published changes are deleted after `change_retention_s`.
     relay_interval_s: float = Field(default=2.0, gt=0)
     relay_grace_s: float = Field(default=15.0, gt=0)
     change_retention_s: float = Field(default=60.0, gt=0)
+    # Changes the relay takes from the outbox per run (the oldest first).
+    relay_batch: int = Field(default=500, ge=1)
     # Ranger positions older than this do not count as "on patrol" for the nearest ranger.
     position_max_age_s: float = Field(default=3600.0, gt=0)
     max_hotspot_bytes: int = Field(default=5_000_000, gt=0)

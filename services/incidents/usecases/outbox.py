@@ -35,7 +35,7 @@ class OutboxRelay:
         before = now - timedelta(seconds=self.settings.relay_grace_s)
         abandoned = now - timedelta(seconds=4 * self.settings.relay_grace_s)
         handled = 0
-        for change in await self.store.pending(before=before, limit=500):
+        for change in await self.store.pending(before=before, limit=self.settings.relay_batch):
             if not await self.store.is_claimed(change.change_id):
                 # Put in the outbox, never committed: its writer died in between (or lost the
                 # claim and then died). Nothing changed; after a long grace it is dropped.
