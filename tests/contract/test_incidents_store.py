@@ -143,7 +143,10 @@ async def test_status_type_and_since_narrow_a_page_and_follow_changes(
     assert await page_ids(store, VILLAGE, status=Status.CLOSED) == ["inc-001"]
     assert await page_ids(store, VILLAGE, status=Status.REPORTED) == ["inc-002"]
     assert await page_ids(store, VILLAGE, type_="pest") == ["inc-002"]
+    assert await page_ids(store, TOWNSHIP, type_="fire") == ["inc-001"]
     assert await page_ids(store, VILLAGE, since=T0 + timedelta(hours=1, minutes=30)) == ["inc-002"]
+    assert await page_ids(store, VILLAGE, status=Status.REPORTED, type_="fire") == []
+    assert await page_ids(store, VILLAGE, status=Status.CLOSED, type_="fire") == ["inc-001"]
     listed = await store.incidents_in(VILLAGE, status=None, type_=None, since=None, limit=1)
     assert listed.incidents[0].timeline == ()
 
@@ -156,6 +159,10 @@ async def test_a_cursor_of_another_list_is_refused(store: IncidentStore) -> None
     with pytest.raises(BadCursor):
         await store.incidents_in(
             OTHER_VILLAGE, status=None, type_=None, since=None, limit=1, cursor=page.next
+        )
+    with pytest.raises(BadCursor):
+        await store.incidents_in(
+            VILLAGE, status=None, type_="pest", since=None, limit=1, cursor=page.next
         )
 
 

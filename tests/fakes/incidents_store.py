@@ -16,8 +16,11 @@ from shared.cursors import decode_cursor, encode_cursor, sort_time
 LEVELS = ("village", "township", "district")
 
 
-def _prefix(unit: str, status: Status | None) -> str:
-    return f"s|{unit}|{status}|" if status else f"u|{unit}|"
+def _prefix(unit: str, status: Status | None, type_: str | None) -> str:
+    """The list a page reads (its cursors name a key in it): of a status, else a type, else all."""
+    if status:
+        return f"s|{unit}|{status}|"
+    return f"t|{unit}|{type_}|" if type_ else f"u|{unit}|"
 
 
 def _tail(incident: Incident) -> str:
@@ -78,7 +81,7 @@ class InMemoryIncidentStore:
         limit: int,
         cursor: str | None = None,
     ) -> IncidentPage:
-        low = _prefix(unit, status)
+        low = _prefix(unit, status, type_)
         upper = decode_cursor(cursor, low) if cursor else None
         keyed = sorted(
             (

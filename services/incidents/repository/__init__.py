@@ -284,13 +284,18 @@ class IncidentsRepository:
         their timelines; of one status, type, or changed since, when asked. BadCursor when the
         cursor is not this list's."""
 
+        # A type without a status is its own range; with a status, the status range filtered.
+        by_type = type_ if status else None
+
         def keep(doc: Document) -> bool:
-            if type_ and doc.get("type") != type_:
+            if by_type and doc.get("type") != by_type:
                 return False
             return not since or as_utc(doc["updated_at"]) >= since
 
-        matches = keep if (type_ or since) else keep_all
-        return await self.lists.page(unit, status=status, limit=limit, cursor=cursor, keep=matches)
+        matches = keep if (by_type or since) else keep_all
+        return await self.lists.page(
+            unit, status=status, type_=type_, limit=limit, cursor=cursor, keep=matches
+        )
 
     async def count_incidents(self) -> int:
         counts = await asyncio.gather(*(c.count_documents({}) for c in self._all_shards()))

@@ -1,10 +1,12 @@
 """Incident lists as a read model keyed by `_id`, so a unit's page costs the page, not the
 history (issue 15; docs/scaling.md §6).
 
-Each incident has, in `incident_lists`, a copy without its timeline under six keys: for each of
-its village, township and district, `u|<unit>|<opened at>|<id>` and
-`s|<unit>|<status>|<opened at>|<id>`. A unit's newest incidents, of every status or of one, are
-one `_id` range read from the cursor down: MongoDB's `_id` index, the local store's patch 0005.
+Each incident has, in `incident_lists`, a copy without its timeline under nine keys: for each of
+its village, township and district, `u|<unit>|<opened at>|<id>`,
+`s|<unit>|<status>|<opened at>|<id>` and `t|<unit>|<type>|<opened at>|<id>`. A unit's newest
+incidents, of every status, of one status or of one type, are one `_id` range read from the
+cursor down: MongoDB's `_id` index, the local store's patch 0005. (An incident's type never
+changes, so its `t|` keys never go stale.)
 
 The copies are written before the incident itself, and only for a change already claimed: if the
 writer dies between the two writes, the relay replays the claimed change from the outbox, and the
@@ -31,8 +33,13 @@ LEVELS = ("village", "township", "district")
 CHUNK = 200  # entries read at a time while filters (type, since) skip some
 
 
-def prefix(unit: str, status: str | None) -> str:
-    return SEP.join(("s", unit, status, "")) if status else SEP.join(("u", unit, ""))
+def prefix(unit: str, status: str | None, type_: str | None = None) -> str:
+    """The key prefix of a unit's list: of one status, else of one type, else of all."""
+    if status:
+        return SEP.join(("s", unit, status, ""))
+    if type_:
+        return SEP.join(("t", unit, type_, ""))
+    return SEP.join(("u", unit, ""))
 
 
 def keys_of(doc: Document, status: str | None = None) -> list[str]:
@@ -40,9 +47,11 @@ def keys_of(doc: Document, status: str | None = None) -> list[str]:
     tail = SEP.join((sort_time(doc["opened_at"]), str(doc["_id"])))
     units = [str(doc[level]) for level in LEVELS if doc.get(level)]
     if status is None:
-        return [prefix(u, None) + tail for u in units] + [
-            prefix(u, doc["status"]) + tail for u in units
-        ]
+        return (
+            [prefix(u, None) + tail for u in units]
+            + [prefix(u, doc["status"]) + tail for u in units]
+            + [prefix(u, None, doc["type"]) + tail for u in units]
+        )
     return [prefix(u, status) + tail for u in units]
 
 
@@ -97,9 +106,11 @@ class IncidentLists:
         limit: int,
         cursor: str | None = None,
         keep: Callable[[Document], bool] = keep_all,
+        type_: str | None = None,
     ) -> ListPage:
-        """The unit's newest incidents (of `status`), those `keep` accepts, from `cursor` on."""
-        low = prefix(unit, status)
+        """The unit's newest incidents (of `status`, else of `type_`), those `keep` accepts, from
+        `cursor` on."""
+        low = prefix(unit, status, type_)
         upper = decode_cursor(cursor, low) if cursor else low[:-1] + END
         out: list[Document] = []
         last_key: str | None = None

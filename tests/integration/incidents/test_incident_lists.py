@@ -102,8 +102,8 @@ async def test_a_status_list_follows_each_change_and_keeps_nothing_stale(
     assert ids(closed.incidents) == ["inc-002"] and closed.incidents[0]["version"] == 3
     assert acked.incidents == []
     assert [d["status"] for d in every.incidents] == ["reported", "closed", "reported"]
-    # three units, each listing every incident once and once under its status
-    assert await repo.db[LISTS].count_documents({}) == 3 * 2 * 3
+    # three units, each listing every incident once, once under its status, once under its type
+    assert await repo.db[LISTS].count_documents({}) == 3 * 3 * 3
 
 
 async def test_type_and_since_narrow_a_page_across_chunks_in_order(
