@@ -30,6 +30,7 @@ from tests.support.kafka import read_topic
 # what every stored incident has, so the store can list it (repository/lists.py)
 LISTED: dict[str, Any] = {
     "status": "reported",
+    "type": "fire",
     "opened_at": datetime(2026, 4, 1, 8, 0, tzinfo=UTC),
     "updated_at": datetime(2026, 4, 1, 8, 0, tzinfo=UTC),
     "village": "500114001001",
