@@ -1,28 +1,68 @@
-"""App factory of the notify service: wires real adapters; the lifespan starts and stops consumers
-and timers. Refuses to start on a broken org, policy or template file, with the loader's message."""
+"""App factory of the notify service: wires the real adapters (the MongoDB store, Kafka, HTTP
+webhooks) into the use cases; the lifespan starts and stops consumers and timers. Refuses to start
+on a broken org, policy or template file, with the loader's message."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from services.notify import routes
 from services.notify.catalog import load_catalog
-from services.notify.channels.inbox import InboxChannel
-from services.notify.channels.sse import AlertHub, SseChannel
-from services.notify.channels.webhook import DeliveryQueue, WebhookChannel, WebhookDispatcher
+from services.notify.channels.sse import AlertHub
+from services.notify.channels.webhook import HttpSender
 from services.notify.consumers import build_consumers
-from services.notify.handlers import NotifyHandlers
-from services.notify.repository import INDEXES, NotifyRepository
+from services.notify.domain.alerts import Alert
+from services.notify.domain.delivery_queue import DeliveryQueue
+from services.notify.domain.messages import Catalog
+from services.notify.repository import COLLECTIONS, mongo_store
 from services.notify.settings import NotifySettings
+from services.notify.store import NotifyStore
+from services.notify.usecases.chain import ChainNotifications, rules_from
+from services.notify.usecases.webhook_dispatch import DispatchRules, WebhookDispatcher
+from services.notify.usecases.webhook_outbox import WebhookOutbox
 from shared.clock import Clock, SystemClock
 from shared.http import install_common
+from shared.kafka import Publisher
 from shared.logging import configure_logging
-from shared.org import load_org
-from shared.policy import load_policy
+from shared.org import OrgDirectory, load_org
+from shared.policy import Policy, load_policy
 from shared.runtime import Periodic, Runtime
+
+
+def chain_notifications(
+    *,
+    store: NotifyStore,
+    org: OrgDirectory,
+    policy: Policy,
+    catalog: Catalog,
+    publisher: Publisher,
+    clock: Clock,
+    settings: NotifySettings,
+    queue: DeliveryQueue,
+    live: Callable[[Alert], object] | None = None,
+) -> ChainNotifications:
+    """The event path: alerts, inboxes and the webhook outbox (new deliveries into `queue`)."""
+    outbox = WebhookOutbox(
+        subscriptions=store.subscriptions,
+        deliveries=store.deliveries,
+        catalog=catalog,
+        clock=clock,
+        utc_offset_h=settings.display_utc_offset_h,
+        queue=queue,
+    )
+    return ChainNotifications(
+        store=store,
+        org=org,
+        rules=rules_from(policy),
+        publisher=publisher,
+        clock=clock,
+        producer=settings.service,
+        outbox=outbox,
+        live=live,
+    )
 
 
 def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -38,50 +78,43 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
         runtime = Runtime(settings, org=org, policy=policy)
         app.state.runtime = runtime
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
-        repo = NotifyRepository(runtime.db)
+        store = mongo_store(runtime.db)
         hub = AlertHub(
-            repo,
+            store.alerts,
             org.district.code,
             queue_size=settings.stream_queue_size,
             gap_wait_s=settings.stream_gap_wait_s,
         )
-        queue = DeliveryQueue()  # the channel queues what it stores; the dispatcher sends it
-        channels = [
-            InboxChannel(repo, clock),
-            WebhookChannel(
-                repo, catalog, clock, utc_offset_h=settings.display_utc_offset_h, queue=queue
-            ),
-            SseChannel(hub),  # last: in-memory only, after everything is stored
-        ]
-        handlers = NotifyHandlers(
-            repo=repo,
+        # the outbox queues what it stores; the dispatcher sends it
+        queue = DeliveryQueue(remember_done=settings.webhook_done_remembered)
+        chain = chain_notifications(
+            store=store,
             org=org,
             policy=policy,
+            catalog=catalog,
             publisher=runtime.publisher,
-            channels=channels,
             clock=clock,
-            producer=settings.service,
+            settings=settings,
+            queue=queue,
+            live=hub.offer,  # in memory only, after the alerts are stored
         )
         dispatcher = WebhookDispatcher(
-            repo,
-            runtime.publisher,
-            clock,
-            schedule=settings.retry_schedule(),
-            timeout_s=settings.webhook_timeout_s,
-            lease_s=settings.webhook_lease_s,
-            batch=settings.webhook_batch,
+            deliveries=store.deliveries,
+            subscriptions=store.subscriptions,
+            publisher=runtime.publisher,
+            clock=clock,
+            sender=HttpSender(timeout_s=settings.webhook_timeout_s),
+            rules=DispatchRules.of(settings),
             producer=settings.service,
             queue=queue,
-            sweep_s=settings.webhook_sweep_interval_s,
-            recheck_s=settings.webhook_wait_recheck_s,
         )
-        app.state.repo = repo
+        app.state.store = store
         app.state.hub = hub
-        app.state.handlers = handlers
+        app.state.chain = chain
         app.state.dispatcher = dispatcher
         await runtime.start(
-            indexes=INDEXES,
-            consumers=build_consumers(runtime, handlers),
+            indexes=COLLECTIONS,
+            consumers=build_consumers(runtime, chain),
             periodics=[
                 Periodic("alert-tail", settings.stream_poll_interval_s, hub.poll),
                 Periodic(

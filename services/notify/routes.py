@@ -1,32 +1,36 @@
-"""HTTP routes of the notify service: parse, authorize, call the repository or a handler, shape the
-answer. The live stream, inboxes, webhook subscriptions, the org map and the console page.
-No business rules here: who hears what is decided in domain/."""
+"""HTTP routes of the notify service: parse, authorize, call one use case, shape the answer. The
+live stream, inboxes, webhook subscriptions, the org map and the console page. No business rules
+and no store here: who hears what is decided in domain/, what is stored in usecases/."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from services.notify import schemas
 from services.notify.channels.sse import AlertHub
 from services.notify.domain import webhooks
+from services.notify.domain.alerts import Alert
+from services.notify.domain.deliveries import DeliveryState
 from services.notify.domain.messages import Catalog, pick_language
 from services.notify.presenters import alert_view, notification_view
-from services.notify.repository import NotifyRepository
 from services.notify.settings import NotifySettings
+from services.notify.store import NotifyStore, Webhook
+from services.notify.usecases import alerts as alert_cases
+from services.notify.usecases import inbox as inbox_cases
+from services.notify.usecases import subscriptions as subscription_cases
 from shared.auth import CurrentPerson, issue_token
 from shared.clock import Clock
-from shared.cursors import BadCursor
 from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.events import REPORT_TYPES
-from shared.org import OrgDirectory, Person, Role
+from shared.org import OrgDirectory, Role
 from shared.settings import DEV_JWT_SECRET
 
 router = APIRouter(prefix="/v1", tags=["notify"])
@@ -34,14 +38,14 @@ console_router = APIRouter(tags=["console"])
 
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
-WEBHOOK_ROLES = (Role.HQ, Role.ADMIN)
 STREAM_ROLES_EXCLUDED = (Role.PUBLIC,)
+STREAM_RETRY_MS = 2000  # the browser reconnects after this long
 
 
 # ---- dependencies ---------------------------------------------------------------------------
-def _repo(request: Request) -> NotifyRepository:
-    repo: NotifyRepository = request.app.state.repo
-    return repo
+def _store(request: Request) -> NotifyStore:
+    store: NotifyStore = request.app.state.store
+    return store
 
 
 def _settings(request: Request) -> NotifySettings:
@@ -54,6 +58,17 @@ def _org(request: Request) -> OrgDirectory:
     return org
 
 
+def _clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+Store = Annotated[NotifyStore, Depends(_store)]
+Org = Annotated[OrgDirectory, Depends(_org)]
+Settings = Annotated[NotifySettings, Depends(_settings)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+
+
 def _lang(request: Request, lang: str | None) -> str:
     catalog: Catalog = request.app.state.catalog
     return pick_language(lang, request.headers.get("accept-language"), set(catalog.languages))
@@ -61,13 +76,6 @@ def _lang(request: Request, lang: str | None) -> str:
 
 def _views(request: Request) -> tuple[Catalog, float]:
     return request.app.state.catalog, _settings(request).display_utc_offset_h
-
-
-def _district_of(org: OrgDirectory, person: Person) -> str:
-    try:
-        return org.ancestors(person.unit)[-1].code
-    except KeyError:
-        raise NotFound("unit not found") from None
 
 
 LangQuery = Annotated[
@@ -80,10 +88,19 @@ LangQuery = Annotated[
     "/alerts/stream",
     summary="Server-Sent Events of alerts in the caller's scope (resumable with Last-Event-ID)",
     response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`id: <alert id>` and `data: <alert as in GET /v1/alerts>` per alert",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def alert_stream(
     request: Request,
     person: CurrentPerson,
+    store: Store,
+    org: Org,
+    settings: Settings,
     lang: LangQuery = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id_query: Annotated[
@@ -103,42 +120,41 @@ async def alert_stream(
             raise InvalidInput(
                 "Last-Event-ID must be an alert id (an integer)", field="Last-Event-ID"
             ) from None
-    settings = _settings(request)
-    org = _org(request)
-    repo = _repo(request)
     hub: AlertHub = request.app.state.hub
     catalog, offset = _views(request)
     language = _lang(request, lang)
-    district = _district_of(org, person)
-    subscriber = await hub.subscribe(person.unit)
+    watch = await alert_cases.watch(
+        alerts=store.alerts,
+        hub=hub,
+        org=org,
+        person=person,
+        after=after,
+        limit=settings.stream_catchup_limit,
+    )
+    subscriber = watch.subscriber
 
-    def frame(doc: Mapping[str, Any]) -> bytes:
-        view = alert_view(doc, catalog, language, utc_offset_h=offset)
-        return b"id: " + str(doc["seq"]).encode() + b"\ndata: " + orjson.dumps(view) + b"\n\n"
+    def frame(alert: Alert) -> bytes:
+        view = alert_view(alert, catalog, language, utc_offset_h=offset)
+        return b"id: " + str(alert.seq).encode() + b"\ndata: " + orjson.dumps(view) + b"\n\n"
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            yield b"retry: 2000\n: connected\n\n"
+            yield f"retry: {STREAM_RETRY_MS}\n: connected\n\n".encode()
             sent: set[int] = set()
-            if after is not None:
-                backlog = await repo.alerts_after(
-                    district, after, limit=settings.stream_catchup_limit, unit=person.unit
-                )
-                for doc in backlog:
-                    sent.add(int(doc["seq"]))
-                    yield frame(doc)
+            for alert in watch.backlog:
+                sent.add(alert.seq)
+                yield frame(alert)
             while not subscriber.dropped.is_set():
                 try:
-                    doc = await asyncio.wait_for(
+                    alert = await asyncio.wait_for(
                         subscriber.queue.get(), settings.stream_keepalive_s
                     )
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                seq = int(doc["seq"])
-                if seq in sent:
+                if alert.seq in sent:
                     continue
-                yield frame(doc)
+                yield frame(alert)
         finally:
             hub.unsubscribe(subscriber)
 
@@ -149,31 +165,38 @@ async def alert_stream(
     )
 
 
-@router.get("/alerts", summary="The latest stored alerts in the caller's scope, newest first")
+@router.get(
+    "/alerts",
+    summary="The latest stored alerts in the caller's scope, newest first",
+    response_model=schemas.AlertsOut,
+)
 async def recent_alerts(
     request: Request,
     person: CurrentPerson,
+    store: Store,
+    org: Org,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     lang: LangQuery = None,
 ) -> dict[str, Any]:
     if person.role in STREAM_ROLES_EXCLUDED:
         raise Forbidden("alerts are for the chain, the command center and HQ", field="role")
-    org = _org(request)
-    docs = await _repo(request).recent_alerts(_district_of(org, person), person.unit, limit=limit)
+    found = await alert_cases.latest(alerts=store.alerts, org=org, person=person, limit=limit)
     catalog, offset = _views(request)
     language = _lang(request, lang)
-    last = max((int(d["seq"]) for d in docs), default=0)
     return {
-        "alerts": [alert_view(d, catalog, language, utc_offset_h=offset) for d in docs],
-        "last_id": str(last),
+        "alerts": [alert_view(a, catalog, language, utc_offset_h=offset) for a in found],
+        "last_id": str(max((a.seq for a in found), default=0)),
     }
 
 
 # ---- inbox ----------------------------------------------------------------------------------
-@router.get("/inbox", summary="The caller's notifications, newest first")
+@router.get(
+    "/inbox", summary="The caller's notifications, newest first", response_model=schemas.InboxOut
+)
 async def inbox(
     request: Request,
     person: CurrentPerson,
+    store: Store,
     unread: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
@@ -181,28 +204,35 @@ async def inbox(
 ) -> dict[str, Any]:
     """A page, newest first; `next` is the cursor of the following page (None on the last).
     A notification stored while one reads on never shifts the pages already handed out."""
-    try:
-        page = await _repo(request).inbox(person.id, unread=unread, limit=limit, cursor=cursor)
-    except BadCursor as exc:
-        raise InvalidInput("cursor is not one this inbox gave you", field="cursor") from exc
+    page = await inbox_cases.page(
+        inbox=store.inbox, person=person, unread=unread, limit=limit, cursor=cursor
+    )
     catalog, offset = _views(request)
     language = _lang(request, lang)
     items = [
-        notification_view(d, catalog, language, utc_offset_h=offset) for d in page.notifications
+        notification_view(n, catalog, language, utc_offset_h=offset) for n in page.notifications
     ]
     return {"notifications": items, "items": items, "next": page.next, "count": len(items)}
 
 
-@router.post("/inbox/{notification_id}/read", summary="Mark one of one's own notifications read")
+@router.post(
+    "/inbox/{notification_id}/read",
+    summary="Mark one of one's own notifications read",
+    response_model=schemas.NotificationOut,
+)
 async def mark_read(
-    request: Request, person: CurrentPerson, notification_id: str, lang: LangQuery = None
+    request: Request,
+    person: CurrentPerson,
+    store: Store,
+    clock: ClockDep,
+    notification_id: str,
+    lang: LangQuery = None,
 ) -> dict[str, Any]:
-    clock: Clock = request.app.state.clock
-    doc = await _repo(request).mark_read(notification_id, person.id, clock.now())
-    if doc is None:
-        raise NotFound("notification not found in your inbox", field="notification_id")
+    read = await inbox_cases.mark_read(
+        inbox=store.inbox, person=person, notification_id=notification_id, clock=clock
+    )
     catalog, offset = _views(request)
-    return notification_view(doc, catalog, _lang(request, lang), utc_offset_h=offset)
+    return notification_view(read, catalog, _lang(request, lang), utc_offset_h=offset)
 
 
 # ---- webhooks -------------------------------------------------------------------------------
@@ -234,124 +264,134 @@ class WebhookIn(BaseModel):
         return value
 
 
-def _subscription_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _webhook_view(webhook: Webhook) -> dict[str, Any]:
     """Never includes the secret."""
+    rule = webhook.rule
     return {
-        "id": doc["_id"],
-        "url": doc["url"],
-        "types": doc.get("types"),
-        "incident_types": doc.get("incident_types"),
-        "min_level": doc.get("min_level", 0),
-        "unit": doc["unit"],
-        "active": doc.get("active", True),
-        "created_by": doc.get("created_by"),
-        "created_at": doc["created_at"].isoformat(),
+        "id": rule.id,
+        "url": rule.url,
+        "types": list(rule.types) if rule.types is not None else None,
+        "incident_types": list(rule.incident_types) if rule.incident_types is not None else None,
+        "min_level": rule.min_level,
+        "unit": rule.unit,
+        "active": webhook.active,
+        "created_by": webhook.created_by,
+        "created_at": webhook.created_at.isoformat(),
     }
 
 
-@router.post("/webhooks", status_code=201, summary="Subscribe an HQ endpoint (hq, admin)")
+def _delivery_view(state: DeliveryState) -> dict[str, Any]:
+    d = state.delivery
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "incident_id": d.subject_id,
+        "status": state.status,
+        "attempts": state.attempts,
+        "created_at": _iso(d.created_at),
+        "next_try_at": _iso(state.next_try_at),
+        "delivered_at": _iso(state.delivered_at),
+        "dead_at": _iso(state.dead_at),
+        "last_error": state.last_error,
+        "tries": [
+            {
+                "attempt": t.attempt,
+                "at": _iso(t.at),
+                "status_code": t.status_code,
+                "ok": t.ok,
+                "error": t.error,
+                "duration_ms": t.duration_ms,
+            }
+            for t in state.tries
+        ],
+    }
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    summary="Subscribe an HQ endpoint (hq, admin)",
+    response_model=schemas.WebhookOut,
+)
 async def create_webhook(
-    request: Request, person: CurrentPerson, body: WebhookIn
+    person: CurrentPerson, store: Store, clock: ClockDep, body: WebhookIn
 ) -> dict[str, Any]:
-    if person.role not in WEBHOOK_ROLES:
-        raise Forbidden(
-            f"webhook subscriptions are for hq, admin; you are {person.role.value}", field="role"
-        )
-    types = webhooks.check_types(body.types)
-    incident_types = webhooks.check_incident_types(body.incident_types, REPORT_TYPES)
-    clock: Clock = request.app.state.clock
-    doc = {
-        "_id": str(uuid.uuid4()),
-        "url": body.url,
-        "secret": body.secret.get_secret_value(),
-        "types": list(types) if types is not None else None,
-        "incident_types": list(incident_types) if incident_types is not None else None,
-        "min_level": body.min_level,
-        "unit": person.unit,
-        "active": True,
-        "created_by": person.id,
-        "created_at": clock.now(),
-    }
-    await _repo(request).insert_subscription(doc)
-    return _subscription_view(doc)
+    webhook = await subscription_cases.subscribe(
+        subscriptions=store.subscriptions,
+        person=person,
+        url=body.url,
+        secret=body.secret.get_secret_value(),
+        types=body.types,
+        incident_types=body.incident_types,
+        min_level=body.min_level,
+        clock=clock,
+    )
+    return _webhook_view(webhook)
 
 
-def _visible_units(org: OrgDirectory, person: Person) -> list[str]:
-    return [u.code for u in org.descendants(person.unit)]
+@router.get(
+    "/webhooks",
+    summary="Webhook subscriptions in the caller's scope (hq, admin)",
+    response_model=schemas.WebhooksOut,
+)
+async def list_webhooks(person: CurrentPerson, store: Store, org: Org) -> dict[str, Any]:
+    found = await subscription_cases.in_scope(
+        subscriptions=store.subscriptions, org=org, person=person
+    )
+    return {"webhooks": [_webhook_view(w) for w in found]}
 
 
-async def _own_subscription(request: Request, person: Person, sub_id: str) -> Mapping[str, Any]:
-    if person.role not in WEBHOOK_ROLES:
-        raise NotFound("webhook not found")
-    doc = await _repo(request).subscription(sub_id)
-    if doc is None or not _org(request).in_subtree(person.unit, doc["unit"]):
-        raise NotFound("webhook not found", field="webhook_id")
-    return doc
+@router.get(
+    "/webhooks/{webhook_id}",
+    summary="One subscription (without its secret)",
+    response_model=schemas.WebhookOut,
+)
+async def get_webhook(
+    person: CurrentPerson, store: Store, org: Org, webhook_id: str
+) -> dict[str, Any]:
+    webhook = await subscription_cases.own(
+        subscriptions=store.subscriptions, org=org, person=person, webhook_id=webhook_id
+    )
+    return _webhook_view(webhook)
 
 
-@router.get("/webhooks", summary="Webhook subscriptions in the caller's scope (hq, admin)")
-async def list_webhooks(request: Request, person: CurrentPerson) -> dict[str, Any]:
-    if person.role not in WEBHOOK_ROLES:
-        raise Forbidden("webhook subscriptions are for hq, admin", field="role")
-    docs = await _repo(request).subscriptions_in(_visible_units(_org(request), person))
-    return {"webhooks": [_subscription_view(d) for d in docs]}
-
-
-@router.get("/webhooks/{webhook_id}", summary="One subscription (without its secret)")
-async def get_webhook(request: Request, person: CurrentPerson, webhook_id: str) -> dict[str, Any]:
-    return _subscription_view(await _own_subscription(request, person, webhook_id))
-
-
-@router.get("/webhooks/{webhook_id}/deliveries", summary="Every delivery and every try")
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    summary="Every delivery and every try",
+    response_model=schemas.DeliveriesOut,
+)
 async def webhook_deliveries(
-    request: Request,
     person: CurrentPerson,
+    store: Store,
+    org: Org,
     webhook_id: str,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
-    await _own_subscription(request, person, webhook_id)
-    repo = _repo(request)
-    try:
-        docs, nxt = await repo.delivery_log(webhook_id, limit=limit, cursor=cursor)
-    except BadCursor as exc:
-        raise InvalidInput("cursor is not one this log gave you", field="cursor") from exc
-
-    def iso(v: Any) -> Any:
-        return v.isoformat() if hasattr(v, "isoformat") else v
-
-    items = [
-        {
-            "id": d["_id"],
-            "event_id": d["event_id"],
-            "event_type": d["event_type"],
-            "incident_id": d.get("subject_id"),
-            "status": d["status"],
-            "attempts": d["attempts"],
-            "created_at": iso(d["created_at"]),
-            "next_try_at": iso(d["next_try_at"]),
-            "delivered_at": iso(d.get("delivered_at")),
-            "dead_at": iso(d.get("dead_at")),
-            "last_error": d.get("last_error"),
-            "tries": [
-                {
-                    "attempt": t["attempt"],
-                    "at": iso(t["at"]),
-                    "status_code": t.get("status_code"),
-                    "ok": t.get("ok", False),
-                    "error": t.get("error"),
-                    "duration_ms": t.get("duration_ms"),
-                }
-                for t in d["tries"]
-            ],
-        }
-        for d in docs
-    ]
-    return {"deliveries": items, "items": items, "next": nxt, "count": len(items)}
+    page = await subscription_cases.delivery_log(
+        subscriptions=store.subscriptions,
+        deliveries=store.deliveries,
+        org=org,
+        person=person,
+        webhook_id=webhook_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    items = [_delivery_view(d) for d in page.deliveries]
+    return {"deliveries": items, "items": items, "next": page.next, "count": len(items)}
 
 
 # ---- the org map --------------------------------------------------------------------------
-@router.get("/org/units", summary="Units in the caller's scope as GeoJSON (for the console map)")
+@router.get(
+    "/org/units",
+    summary="Units in the caller's scope as GeoJSON (for the console map)",
+    response_model=schemas.UnitsOut,
+)
 async def org_units(request: Request, person: CurrentPerson) -> dict[str, Any]:
     if person.role == Role.PUBLIC:
         raise Forbidden("the org map is for the chain, the command center and HQ", field="role")
@@ -401,7 +441,11 @@ async def console_static(name: str) -> FileResponse:
     return FileResponse(STATIC_DIR / name, media_type=f"{media}; charset=utf-8")
 
 
-@console_router.get("/console/config", summary="What the console page needs to know")
+@console_router.get(
+    "/console/config",
+    summary="What the console page needs to know",
+    response_model=schemas.ConsoleConfigOut,
+)
 async def console_config(request: Request) -> dict[str, Any]:
     settings = _settings(request)
     return {
@@ -421,7 +465,11 @@ DEMO_ROLES = (
 )
 
 
-@console_router.get("/console/dev-people", summary="Demo people to log in as (env=dev only)")
+@console_router.get(
+    "/console/dev-people",
+    summary="Demo people to log in as (env=dev only)",
+    response_model=schemas.DevPeopleOut,
+)
 async def dev_people(request: Request) -> dict[str, Any]:
     if not _dev_tokens_allowed(_settings(request)):
         raise NotFound("not available outside dev")
@@ -442,7 +490,11 @@ async def dev_people(request: Request) -> dict[str, Any]:
     }
 
 
-@console_router.get("/console/dev-token", summary="A token for a demo person (env=dev only)")
+@console_router.get(
+    "/console/dev-token",
+    summary="A token for a demo person (env=dev only)",
+    response_model=schemas.DevTokenOut,
+)
 async def dev_token(request: Request, person: str) -> dict[str, Any]:
     settings = _settings(request)
     if not _dev_tokens_allowed(settings):

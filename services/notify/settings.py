@@ -39,10 +39,14 @@ class NotifySettings(Settings):
     webhook_dispatch_interval_s: float = Field(default=0.5, gt=0)
     webhook_batch: int = Field(default=50, ge=1)
     # The due queue is in memory; this often the store is swept for deliveries other replicas
-    # wrote or left (a scan of small documents), and a delivery whose predecessor is held by
+    # wrote or left (the open ones only), and a delivery whose predecessor is held by
     # another replica looks again after `webhook_wait_recheck_s`.
     webhook_sweep_interval_s: float = Field(default=30.0, gt=0)
     webhook_wait_recheck_s: float = Field(default=5.0, gt=0)
+    # The sweep never takes more than this share of the time (a slow store sweeps less often).
+    webhook_sweep_share: float = Field(default=0.05, gt=0, le=1)
+    # Finished deliveries remembered in memory (a miss costs one read by key).
+    webhook_done_remembered: int = Field(default=100_000, ge=1)
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(

@@ -1,6 +1,6 @@
-"""Ways a notification reaches people: each channel is one module behind the `Channel` interface
-(base.py). SSE, inbox and webhook now; SMS, WeCom or DingTalk later as one more module each."""
+"""Ways an alert leaves the service: the live stream (sse.py) and HQ's webhooks (webhook.py);
+SMS, WeCom or DingTalk later as one more module each. Never stores anything."""
 
-from services.notify.channels.base import Channel, Dispatch
+from services.notify.channels.base import Dispatch
 
-__all__ = ["Channel", "Dispatch"]
+__all__ = ["Dispatch"]

@@ -1,18 +1,14 @@
-"""The one small interface every delivery channel implements.
-
-A channel gets a `Dispatch` — the stored alert of one event and the notifications it created — and
-delivers it its own way. It must be idempotent (the same dispatch may come twice) and must raise
-infrastructure errors rather than swallow them, so the consumer retries.
-"""
+"""What one handled event hands on to the ways alerts leave the service (the webhook outbox, the
+live stream): its stored alert and the notifications it made. Receivers must be idempotent (the
+same dispatch may come twice) and raise infrastructure errors, so the consumer retries."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
 
-from services.notify.domain.alerts import NotificationDraft
+from services.notify.domain.alerts import Alert, NotificationDraft
 
 
 @dataclass(frozen=True)
@@ -20,11 +16,5 @@ class Dispatch:
     event_id: str
     event_type: str
     occurred_at: datetime
-    alert: Mapping[str, Any] | None  # the stored alert (with its stream sequence), if any
+    alert: Alert | None  # the stored alert (with its stream sequence), if any
     notifications: Sequence[NotificationDraft]  # people to tell (may be empty)
-
-
-class Channel(Protocol):
-    name: str
-
-    async def send(self, dispatch: Dispatch) -> None: ...

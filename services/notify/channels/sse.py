@@ -1,8 +1,8 @@
 """The live-stream channel: stored alerts fanned out to the SSE clients of this process.
 
 Several notify replicas may run, so the stream is fed from the stored alerts: each process with
-clients connected tails the alerts collection by sequence (`AlertHub.poll`, asking for the next
-numbers by exact `_id` — the only query FerretDB does not decode the whole collection for), and
+clients connected tails the district's sequence (`AlertHub.poll`, asking for the next numbers
+one by one, which the store answers by key), and
 the local consumer also offers its own alerts at once for low latency; the hub drops duplicates
 by sequence. Every client has a bounded queue: a slow or dead client is dropped (it reconnects
 with Last-Event-ID and catches up from the store) and never slows the others or the consumer.
@@ -15,14 +15,12 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from services.notify.channels.base import Dispatch
-from services.notify.repository import NotifyRepository
+from services.notify.domain.alerts import Alert
+from services.notify.store import AlertSequence
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ SEEN_MAX = 50_000  # sequences remembered to drop duplicates between push and ta
 @dataclass(eq=False)
 class Subscriber:
     unit: str
-    queue: asyncio.Queue[Mapping[str, Any]]
+    queue: asyncio.Queue[Alert]
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -50,14 +48,14 @@ class AlertHub:
 
     def __init__(
         self,
-        repo: NotifyRepository,
+        alerts: AlertSequence,
         district: str,
         *,
         queue_size: int,
         gap_wait_s: float,
         poll_limit: int = 1000,
     ) -> None:
-        self.repo = repo
+        self.alerts = alerts
         self.district = district
         self.queue_size = queue_size
         self.gap_wait_s = gap_wait_s
@@ -74,7 +72,7 @@ class AlertHub:
         highest stored number before the client reads its catch-up (Last-Event-ID) from the
         store: what is stored after that reaches it through the tail, with no gap between."""
         if self.cursor is None:
-            cursor = await self.repo.max_seq(self.district)
+            cursor = await self.alerts.highest(self.district)
             if self.cursor is None:
                 self.cursor = cursor
                 self._gaps.clear()
@@ -95,17 +93,17 @@ class AlertHub:
         stream_clients.set(0)
 
     # ---- alerts in ----------------------------------------------------------------------------
-    def offer(self, alert: Mapping[str, Any]) -> bool:
+    def offer(self, alert: Alert) -> bool:
         """Fan one stored alert out (once per sequence); never waits on a client."""
-        seq = int(alert["seq"])
-        if alert.get("district", self.district) != self.district or seq in self._seen:
+        seq = alert.seq
+        if alert.district != self.district or seq in self._seen:
             return False
         self._seen[seq] = None
         if len(self._seen) > SEEN_MAX:
             self._seen.popitem(last=False)
         if self.cursor is not None and seq == self.cursor + 1:
             self.cursor = seq  # stored by this process: the tail need not read it back
-        scope = alert.get("scope_units") or ()
+        scope = alert.scope_units
         for sub in list(self.subscribers):
             if sub.unit not in scope:
                 continue
@@ -135,7 +133,7 @@ class AlertHub:
             self._quiet_polls = 0
             return 0
         if self.cursor is None:
-            self.cursor = await self.repo.max_seq(self.district)
+            self.cursor = await self.alerts.highest(self.district)
             return 0
         # Nothing new from other replicas lately: look every fourth call only. Each look is a
         # read by `_id` the store queues with the event path's writes; a foreign alert found
@@ -148,7 +146,7 @@ class AlertHub:
             self._skip_seen()
             nxt = self.cursor + 1
             stream_tail_reads_total.inc()
-            doc = await self.repo.alert_at(self.district, nxt)
+            doc = await self.alerts.at(self.district, nxt)
             # the consumer may have offered (and moved the cursor past) alerts while we read:
             # the cursor never goes back, or the tail reads again what was already fanned out
             if doc is None:
@@ -176,7 +174,7 @@ class AlertHub:
     async def _check_gap(self) -> None:
         assert self.cursor is not None
         stream_tail_reads_total.inc()
-        later = await self.repo.alert_at(self.district, self.cursor + 2)
+        later = await self.alerts.at(self.district, self.cursor + 2)
         now = time.monotonic()
         if later is None:
             self._gaps.clear()
@@ -186,16 +184,3 @@ class AlertHub:
             log.warning("alert number missing; skipped", extra={"seq": self.cursor + 1})
             self._gaps.clear()
             self.cursor += 1
-
-
-class SseChannel:
-    """Offers a freshly stored alert to this process's stream clients at once."""
-
-    name = "sse"
-
-    def __init__(self, hub: AlertHub) -> None:
-        self.hub = hub
-
-    async def send(self, dispatch: Dispatch) -> None:
-        if dispatch.alert is not None:
-            self.hub.offer(dispatch.alert)

@@ -8,7 +8,7 @@ sending the plan is the handlers' and channels' job.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,23 @@ class AlertDraft:
     scope_units: tuple[str, ...]
     alarm: bool  # a new alarm (opened, escalated, SOS, overdue) rather than news of a known one
     facts: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alert(AlertDraft):
+    """A stored alert: its draft with its number in the district's sequence (the stream's id,
+    gap-free from 1) and when it was stored."""
+
+    seq: int
+    stored_at: datetime
+
+
+def numbered(draft: AlertDraft, seq: int, stored_at: datetime) -> Alert:
+    return Alert(
+        **{f.name: getattr(draft, f.name) for f in fields(AlertDraft)},
+        seq=seq,
+        stored_at=stored_at,
+    )
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ async def test_a_stream_of_another_replica_sees_alerts_stored_by_this_one(
     try:
         live = await sse(f"{other.url}/v1/alerts/stream", {"Authorization": notify.token(HQ)})
         snap = snapshot()
-        await notify.app.state.handlers.on_incident_opened(opened(snap))  # handled by replica 1
+        await notify.app.state.chain.handle([opened(snap)])  # handled by replica 1
         got = await live.wait_for(lambda e: e["incident_id"] == snap.id, timeout_s=5)
         assert got["kind"] == "new_incident"
         await live.close()

@@ -140,8 +140,8 @@ async def test_two_replicas_handling_the_same_event_notify_once(
     other = await second.__anext__()
     try:
         await asyncio.gather(
-            notify.app.state.handlers.on_incident_opened(event),
-            other.app.state.handlers.on_incident_opened(event),
+            notify.app.state.chain.handle([event]),
+            other.app.state.chain.handle([event]),
         )
     finally:
         await second.aclose()
@@ -275,8 +275,8 @@ async def test_an_incidents_events_in_one_batch_apply_in_their_order(notify: Not
         producer="test",
     )
     events = [opened(snap), update, escalated(merged, 0, 1), ack]
-    await notify.app.state.handlers.on_events(events)
-    await notify.app.state.handlers.on_events(events)  # redelivered
+    await notify.app.state.chain.handle(events)
+    await notify.app.state.chain.handle(events)  # redelivered
 
     for person in CHAIN:
         got = await for_incident(notify, person, snap.id)

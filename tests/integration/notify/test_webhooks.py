@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from services.notify.domain.dedup import delivery_id
+from services.notify.domain.deliveries import DEAD, DELIVERED, Delivery, Outcome
 from services.notify.domain.webhooks import delivery_body, verify
-from services.notify.repository import CLAIMS, DELIVERIES
+from services.notify.repository.deliveries import DELIVERIES
 from services.notify.settings import NotifySettings
 from shared.events import WebhookDeadLettered
 from shared.topics import DEADLETTER
@@ -129,15 +131,15 @@ async def test_order_holds_when_the_next_event_is_handled_by_another_replica(
     other = await second.__anext__()
     try:
         first_event, next_event = opened(snap), escalated(snap, 0, 1)
-        await notify.app.state.handlers.on_events([first_event])
+        await notify.app.state.chain.handle([first_event])
         await wait_until(lambda: rec.requests)  # the first try went out, and failed
-        await other.app.state.handlers.on_events([next_event])
+        await other.app.state.chain.handle([next_event])
 
-        repo = other.app.state.repo
-        sub_id = (await repo.active_subscriptions())[0]["_id"]
-        later = await repo.delivery(delivery_id(sub_id, str(next_event.id)))
+        store = other.app.state.store
+        sub_id = (await store.subscriptions.active())[0].id
+        later = await store.deliveries.get(delivery_id(sub_id, str(next_event.id)))
         assert later is not None
-        assert later["prev"] == delivery_id(sub_id, str(first_event.id))
+        assert later.prev == delivery_id(sub_id, str(first_event.id))
 
         await wait_until(lambda: len(rec.requests) >= 4, timeout_s=20)
         events = [r["headers"]["x-hulin-event"] for r in rec.requests]
@@ -198,7 +200,8 @@ async def test_two_dispatchers_never_send_the_same_try_twice(
         await notify.publisher.publish_many([opened(s) for s in snaps])
 
         async def queued() -> bool:
-            return await notify.app.state.repo.db[DELIVERIES].count_documents({}) >= 5
+            db = notify.app.state.runtime.db
+            return await db[DELIVERIES].count_documents({}) >= 5
 
         await wait_until(queued)
         a, b = notify.app.state.dispatcher, other.app.state.dispatcher
@@ -227,27 +230,25 @@ async def stored_by_another_replica(
         alert={"incident_id": "i-1"},
         message={"title": "t", "body": "b"},
     )
-    db = n.app.state.repo.db
-    await n.app.state.repo.insert_deliveries(  # as the other replica's adapter wrote it
+    deliveries = n.app.state.store.deliveries
+    await deliveries.add(  # as the other replica's adapter wrote it
         [
-            {
-                "_id": did,
-                "subscription_id": sub_id,
-                "event_id": event_id,
-                "event_type": "incident.opened",
-                "subject_id": "i-1",
-                "order_key": f"{sub_id}|i-1",
-                "seq": 1,
-                "prev": prev,
-                "body": body.decode(),
-                "created_at": now,
-            }
+            Delivery(
+                id=did,
+                subscription_id=sub_id,
+                event_id=event_id,
+                event_type="incident.opened",
+                subject_id="i-1",
+                order_key=f"{sub_id}|i-1",
+                seq=1,
+                prev=prev,
+                created_at=now,
+                body=body.decode(),
+            )
         ]
     )
     if claimed_until is not None:
-        await db[CLAIMS].insert_one(
-            {"_id": f"{did}:1", "delivery_id": did, "at": now, "lease_until": claimed_until}
-        )
+        await deliveries.claim_try(did, 1, token="other", at=now, lease_until=claimed_until)
     return did
 
 
@@ -298,11 +299,12 @@ async def test_a_delivery_waits_for_its_predecessor_held_by_another_replica(
     await asyncio.sleep(1.0)
     assert rec.requests == []
 
-    await notify.app.state.repo.record_outcome(
-        {"_id": first, "subscription_id": sub["id"], "status": "delivered", "at": datetime.now(UTC)}
+    await notify.app.state.store.deliveries.record_outcome(
+        Outcome(first, sub["id"], DELIVERED, datetime.now(UTC), attempts=1)
     )
     dispatcher = notify.app.state.dispatcher
-    dispatcher.recheck_s = 0.2  # (the other replica's outcome is looked at again this often)
+    # (the other replica's outcome is looked at again this often)
+    dispatcher.rules = replace(dispatcher.rules, recheck_s=0.2)
     await notify.app.state.dispatcher.sweep()
     await wait_until(lambda: rec.requests)
     assert [r["headers"]["x-hulin-delivery"] for r in rec.requests] == [second]
@@ -311,38 +313,37 @@ async def test_a_delivery_waits_for_its_predecessor_held_by_another_replica(
 async def test_the_sweep_keeps_only_deliveries_in_flight_open_and_the_log_pages_by_cursor(
     notify: Notify,
 ) -> None:
-    repo = notify.app.state.repo
+    store = notify.app.state.store.deliveries
     sub = await subscribe(notify, "http://127.0.0.1:9/never")  # nothing goes out in this test
     notify.app.state.dispatcher.queue.pending.clear()
     now = datetime.now(UTC)
-    docs = [
-        {
-            "_id": f"d-{n}",
-            "subscription_id": sub["id"],
-            "event_id": f"e-{n}",
-            "event_type": "incident.opened",
-            "subject_id": f"i-{n}",
-            "order_key": f"{sub['id']}|i-{n}",
-            "seq": n,
-            "prev": None,
-            "body": "{}",
-            "created_at": now,
-        }
+    made = [
+        Delivery(
+            id=f"d-{n}",
+            subscription_id=sub["id"],
+            event_id=f"e-{n}",
+            event_type="incident.opened",
+            subject_id=f"i-{n}",
+            order_key=f"{sub['id']}|i-{n}",
+            seq=n,
+            prev=None,
+            created_at=now,
+            body="{}",
+        )
         for n in range(1, 5)
     ]
-    await repo.insert_deliveries(docs)
-    for did, status in (("d-1", "delivered"), ("d-2", "dead"), ("d-3", "dead")):
-        await repo.record_outcome(
-            {"_id": did, "subscription_id": sub["id"], "status": status, "at": now, "attempts": 1}
-        )
-    await repo.mark_announced("d-2", now)
+    await store.add(made)
+    for did, status in (("d-1", DELIVERED), ("d-2", DEAD), ("d-3", DEAD)):
+        await store.record_outcome(Outcome(did, sub["id"], status, now, attempts=1))
+    await store.mark_announced("d-2", now)
 
     await notify.app.state.dispatcher.sweep()
 
     # d-3 waits to be announced (its recorder may still be at it); d-4 is still to go out
-    assert sorted(d["_id"] for d in await repo.open_deliveries()) == ["d-3", "d-4"]
-    first, nxt = await repo.delivery_log(sub["id"], limit=3)
-    rest, end = await repo.delivery_log(sub["id"], limit=3, cursor=nxt)
-    assert [d["_id"] for d in first] == ["d-4", "d-3", "d-2"] and nxt is not None
-    assert [(d["_id"], d["status"]) for d in rest] == [("d-1", "delivered")] and end is None
-    assert [d["status"] for d in first] == ["pending", "dead", "dead"]
+    assert sorted(d.id for d in await store.open()) == ["d-3", "d-4"]
+    first = await store.log(sub["id"], limit=3)
+    rest = await store.log(sub["id"], limit=3, cursor=first.next)
+    assert [d.delivery.id for d in first.deliveries] == ["d-4", "d-3", "d-2"]
+    assert first.next is not None and rest.next is None
+    assert [(d.delivery.id, d.status) for d in rest.deliveries] == [("d-1", "delivered")]
+    assert [d.status for d in first.deliveries] == ["pending", "dead", "dead"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.notify.repository import ALERTS, NotifyRepository, alert_id, between
+from services.notify.repository.alerts import ALERTS, MongoAlertSequence, alert_id, between
 
 DISTRICT = "500114"
 
@@ -53,7 +53,7 @@ def test_between_spreads_up_to_k_numbers_strictly_inside(
 @pytest.mark.parametrize("start", [1, 7, 130, 5000, 100_000])
 async def test_highest_is_found_exactly_when_nobody_writes(start: int) -> None:
     alerts = GrowingAlerts(stored=start, per_read=0)
-    repo = NotifyRepository({ALERTS: alerts})  # type: ignore[arg-type]
+    repo = MongoAlertSequence({ALERTS: alerts})  # type: ignore[arg-type]
 
     assert await repo._highest_from(DISTRICT, {1: {"seq": 1}}) == start
     assert alerts.reads < 80
@@ -65,7 +65,7 @@ async def test_highest_found_while_the_other_replica_writes_was_read_stored(
     start: int, per_read: int
 ) -> None:
     alerts = GrowingAlerts(stored=start, per_read=per_read)
-    repo = NotifyRepository({ALERTS: alerts})  # type: ignore[arg-type]
+    repo = MongoAlertSequence({ALERTS: alerts})  # type: ignore[arg-type]
 
     highest = await repo._highest_from(DISTRICT, {1: {"seq": 1}})
 

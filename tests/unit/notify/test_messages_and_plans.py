@@ -21,6 +21,7 @@ from shared.events import (
     PatrolOverdueData,
 )
 from shared.org import OrgDirectory, load_org
+from tests.fakes.notify_store import FakeAlertSequence
 
 V = "500114001001"
 NOW = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
@@ -178,27 +179,46 @@ def test_overdue_plan_has_no_incident_and_the_village_chain(org: OrgDirectory) -
 
 
 async def test_a_slow_stream_client_is_dropped_and_never_blocks_the_others() -> None:
-    class NoAlertsYet:
-        async def max_seq(self, district: str) -> int:
-            return 0
-
-    hub = AlertHub(NoAlertsYet(), "500114", queue_size=2, gap_wait_s=1)  # type: ignore[arg-type]
+    hub = AlertHub(FakeAlertSequence(), "500114", queue_size=2, gap_wait_s=1)
     slow = await hub.subscribe("500114")
     fast = await hub.subscribe("500114")
     other_village = await hub.subscribe("500114002001")
     received: list[int] = []
 
+    def stored(seq: int, scope: tuple[str, ...]) -> alerts.Alert:
+        draft = alerts.AlertDraft(
+            event_id=f"e{seq}",
+            event_type="incident.opened",
+            kind="new_incident",
+            subject_id="i",
+            incident_id="i",
+            level=0,
+            type="fire",
+            severity="general",
+            status="reported",
+            village=V,
+            township=V[:9],
+            district="500114",
+            lat=None,
+            lon=None,
+            at=datetime.now(UTC),
+            scope_units=scope,
+            alarm=True,
+            facts={},
+        )
+        return alerts.numbered(draft, seq, datetime.now(UTC))
+
     async def drain() -> None:
         while True:
-            received.append(int((await fast.queue.get())["seq"]))
+            received.append((await fast.queue.get()).seq)
 
     task = asyncio.create_task(drain())
     for seq in range(1, 11):
-        assert hub.offer({"seq": seq, "district": "500114", "scope_units": [V, V[:9], "500114"]})
+        assert hub.offer(stored(seq, (V, V[:9], "500114")))
         await asyncio.sleep(0)  # the fast client reads as it comes; the slow one never does
     await asyncio.sleep(0)
     task.cancel()
     assert slow.dropped.is_set() and slow not in hub.subscribers
     assert received == list(range(1, 11))
     assert other_village.queue.empty() and not other_village.dropped.is_set()
-    assert not hub.offer({"seq": 3, "district": "500114", "scope_units": []})  # seen: once only
+    assert not hub.offer(stored(3, ()))  # seen: once only

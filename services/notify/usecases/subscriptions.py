@@ -1,0 +1,89 @@
+"""HQ's webhook subscriptions: subscribe, list and read those in one's scope, and a
+subscription's delivery log. For hq and admin only; another unit's subscription is answered as
+absent. The secret goes into the store and never comes back out of here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from services.notify.domain import webhooks
+from services.notify.store import Deliveries, DeliveryLogPage, Subscriptions, Webhook
+from shared.clock import Clock
+from shared.cursors import BadCursor
+from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.events import REPORT_TYPES
+from shared.org import OrgDirectory, Person, Role
+
+WEBHOOK_ROLES = (Role.HQ, Role.ADMIN)
+
+
+async def subscribe(
+    *,
+    subscriptions: Subscriptions,
+    person: Person,
+    url: str,
+    secret: str,
+    types: Sequence[str] | None,
+    incident_types: Sequence[str] | None,
+    min_level: int,
+    clock: Clock,
+) -> Webhook:
+    if person.role not in WEBHOOK_ROLES:
+        raise Forbidden(
+            f"webhook subscriptions are for hq, admin; you are {person.role.value}", field="role"
+        )
+    webhook = Webhook(
+        rule=webhooks.Subscription(
+            id=str(uuid.uuid4()),
+            url=url,
+            types=webhooks.check_types(types),
+            min_level=min_level,
+            unit=person.unit,
+            incident_types=webhooks.check_incident_types(incident_types, REPORT_TYPES),
+        ),
+        secret=secret,
+        active=True,
+        created_by=person.id,
+        created_at=clock.now(),
+    )
+    await subscriptions.add(webhook)
+    return webhook
+
+
+async def in_scope(
+    *, subscriptions: Subscriptions, org: OrgDirectory, person: Person
+) -> list[Webhook]:
+    """Oldest first."""
+    if person.role not in WEBHOOK_ROLES:
+        raise Forbidden("webhook subscriptions are for hq, admin", field="role")
+    return await subscriptions.in_units([u.code for u in org.descendants(person.unit)])
+
+
+async def own(
+    *, subscriptions: Subscriptions, org: OrgDirectory, person: Person, webhook_id: str
+) -> Webhook:
+    if person.role not in WEBHOOK_ROLES:
+        raise NotFound("webhook not found")
+    webhook = await subscriptions.get(webhook_id)
+    if webhook is None or not org.in_subtree(person.unit, webhook.rule.unit):
+        raise NotFound("webhook not found", field="webhook_id")
+    return webhook
+
+
+async def delivery_log(
+    *,
+    subscriptions: Subscriptions,
+    deliveries: Deliveries,
+    org: OrgDirectory,
+    person: Person,
+    webhook_id: str,
+    limit: int,
+    cursor: str | None,
+) -> DeliveryLogPage:
+    """A page of every delivery and every try, newest alert first."""
+    await own(subscriptions=subscriptions, org=org, person=person, webhook_id=webhook_id)
+    try:
+        return await deliveries.log(webhook_id, limit=limit, cursor=cursor)
+    except BadCursor as exc:
+        raise InvalidInput("cursor is not one this log gave you", field="cursor") from exc
