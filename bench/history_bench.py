@@ -45,9 +45,11 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
     """`n` incidents of the past year through the incidents store's own write path (staged,
     claimed, written, listed; then published as the relay would), nearly all closed, spread over
     the district's villages. Returns the id of one of them."""
+    from services.incidents.domain.escalation import next_timer_at
     from services.incidents.domain.incident import Incident
-    from services.incidents.handlers import to_doc
-    from services.incidents.repository import INDEXES, IncidentsRepository
+    from services.incidents.repository import IncidentsRepository, indexes_for
+    from services.incidents.repository.mapping import to_doc
+    from services.incidents.settings import IncidentsSettings
     from shared.db import connect, database, ensure_indexes
     from shared.policy import load_policy
 
@@ -56,10 +58,9 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
     villages = sorted(u.code for u in org.units.values() if u.level is Level.VILLAGE)
     client = connect(settings)
     db = database(client, settings)
-    await ensure_indexes(db, INDEXES)
-    from services.incidents.settings import IncidentsSettings
-
-    repo = IncidentsRepository(db, shards=IncidentsSettings().incident_shards)  # as the service
+    shards = IncidentsSettings().incident_shards
+    await ensure_indexes(db, indexes_for(shards))
+    repo = IncidentsRepository(db, shards=shards)  # as the service
     now = datetime.now(UTC)
     some = ""
     try:
@@ -87,7 +88,7 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
                     updated_at=at + timedelta(hours=2),
                     version=1,
                 )
-                docs.append(to_doc(incident, policy))
+                docs.append(to_doc(incident, next_timer_at(policy, incident)))
             claimed = await repo.commit_many([(0, d, []) for d in docs], at=now)
             await repo.mark_published(claimed)
             some = docs[0]["_id"]

@@ -59,10 +59,11 @@ from bench.common import (
     report_backlog,
 )
 from services.incidents.app import create_app
+from services.incidents.domain.escalation import next_timer_at
 from services.incidents.domain.incident import ReportFacts
 from services.incidents.domain.lifecycle import open_incident
-from services.incidents.handlers import to_doc
 from services.incidents.repository import REPORT_LINKS, IncidentsRepository
+from services.incidents.repository.mapping import to_doc
 from services.incidents.settings import IncidentsSettings
 from shared.auth import issue_token
 from shared.db import drop_databases
@@ -367,7 +368,7 @@ async def bench_escalation(n: int, window_s: float, lead_s: float) -> dict[str, 
                 update={"version": 1, "next_escalation_at": due, "level_reached_at": now}
             )
             deadlines[incident.id] = due
-            doc = to_doc(incident, policy)
+            doc = to_doc(incident, next_timer_at(policy, incident))
             by_shard.setdefault(repo._shard(incident.id).name, []).append(doc)
         t = time.perf_counter()
         for name, docs in by_shard.items():

@@ -25,10 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import metrics
 from shared.errors import HulinError
 from shared.logging import correlation_id
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+
+# A request body larger than this is refused unread unless the app allows more for its path.
+DEFAULT_MAX_BODY_BYTES: int = Settings.model_fields["max_body_bytes"].default
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -112,6 +116,86 @@ class RequestContextMiddleware:
                 time.perf_counter() - start
             )
             correlation_id.reset(token)
+
+
+class _TooLarge(Exception):
+    """Raised into the app when the body it is reading passes the limit."""
+
+
+class BodyLimitMiddleware:
+    """Caps request bodies before anything parses them, authentication included: a declared
+    `Content-Length` over the limit is answered 413 unread; a streamed body is counted as it
+    arrives and cut off at the limit. The limit is the app's `max_body_bytes` setting, or the
+    one the factory set for a path in `app.state.body_limits` (e.g. a bulk upload)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    @staticmethod
+    def limit_for(scope: Scope) -> int:
+        state = getattr(scope.get("app"), "state", None)
+        per_path: dict[str, int] = getattr(state, "body_limits", None) or {}
+        path = scope.get("path", "")
+        if path in per_path:
+            return per_path[path]
+        settings = getattr(state, "settings", None)
+        return int(getattr(settings, "max_body_bytes", DEFAULT_MAX_BODY_BYTES))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await _too_large(send, limit)
+                    return
+        seen = 0
+        cut = False
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen, cut
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    cut = True
+                    raise _TooLarge
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if cut:
+                return  # the app's answer to a body cut short is replaced by the 413
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except _TooLarge:
+            pass
+        if cut and not started:
+            await _too_large(send, limit)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = error_body(
+        f"request body larger than {limit} bytes",
+        [{"field": "body", "reason": f"at most {limit} bytes"}],
+    )
+    body["code"] = "too_large"
+    await JSONResponse(status_code=413, content=body)({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 class BrowserOriginsMiddleware:
@@ -220,6 +304,7 @@ def _document_errors(app: FastAPI) -> None:
 def install_common(app: FastAPI, service: str) -> None:
     """Health, readiness, metrics, error mapping, CORS and the request middleware."""
     app.state.readiness = {}
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(BrowserOriginsMiddleware)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, _validation_error)

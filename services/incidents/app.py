@@ -77,6 +77,8 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
     app.state.settings = settings
     app.state.org = org
     app.state.policy = policy
+    # a FIRMS file may be larger than any other body (413 past it, before it is read)
+    app.state.body_limits = {"/v1/hotspots": settings.max_hotspot_bytes}
     install_common(app, settings.service)
     app.include_router(routes.router)
     return app

@@ -138,10 +138,6 @@ async def ingest_hotspots(request: Request, person: CurrentPerson, service: Serv
     require_role(person, Role.ADMIN, Role.COMMAND_CENTER, Role.HQ, action="uploading hotspots")
     raw = await request.body()
     intake = service.intake
-    if len(raw) > intake.settings.max_hotspot_bytes:
-        raise InvalidInput(
-            f"body larger than {intake.settings.max_hotspot_bytes} bytes", field="body"
-        )
     now = intake.clock.now()
     future_s = intake.policy.patrol.future_tolerance_s
     ctype = request.headers.get("content-type", "")
