@@ -84,6 +84,9 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
             org.district.code,
             queue_size=settings.stream_queue_size,
             gap_wait_s=settings.stream_gap_wait_s,
+            poll_limit=settings.stream_tail_batch,
+            seen_max=settings.stream_seen_max,
+            quiet_look_every=settings.stream_quiet_look_every,
         )
         # the outbox queues what it stores; the dispatcher sends it
         queue = DeliveryQueue(remember_done=settings.webhook_done_remembered)

@@ -39,7 +39,6 @@ console_router = APIRouter(tags=["console"])
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"console.js": "text/javascript", "console.css": "text/css"}
 STREAM_ROLES_EXCLUDED = (Role.PUBLIC,)
-STREAM_RETRY_MS = 2000  # the browser reconnects after this long
 
 
 # ---- dependencies ---------------------------------------------------------------------------
@@ -139,7 +138,7 @@ async def alert_stream(
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            yield f"retry: {STREAM_RETRY_MS}\n: connected\n\n".encode()
+            yield f"retry: {settings.stream_retry_ms}\n: connected\n\n".encode()
             sent: set[int] = set()
             for alert in watch.backlog:
                 sent.add(alert.seq)

@@ -27,6 +27,11 @@ class NotifySettings(Settings):
     stream_queue_size: int = Field(default=1000, ge=1)  # per client; full ⇒ the client is dropped
     stream_catchup_limit: int = Field(default=2000, ge=1)  # alerts replayed after Last-Event-ID
     stream_gap_wait_s: float = Field(default=10.0, ge=0)  # wait for a late alert this long
+    stream_retry_ms: int = Field(default=2000, ge=0)  # the browser reconnects after this long
+    stream_tail_batch: int = Field(default=1000, ge=1)  # alerts the tail reads in one call at most
+    stream_seen_max: int = Field(default=50_000, ge=1)  # numbers remembered to drop duplicates
+    # With nothing stored by other replicas lately, the tail looks only every this many calls.
+    stream_quiet_look_every: int = Field(default=4, ge=1)
 
     # Webhooks: exponential backoff with jitter, for at least `webhook_retry_for_s`, then dead.
     webhook_backoff_base_s: float = Field(default=10.0, gt=0)

@@ -33,8 +33,6 @@ stream_tail_reads_total = Counter(
     "hulin_stream_tail_reads_total", "Stored alerts read by exact id by the stream's tail"
 )
 
-SEEN_MAX = 50_000  # sequences remembered to drop duplicates between push and tail
-
 
 @dataclass(eq=False)
 class Subscriber:
@@ -53,13 +51,17 @@ class AlertHub:
         *,
         queue_size: int,
         gap_wait_s: float,
-        poll_limit: int = 1000,
+        poll_limit: int,
+        seen_max: int,
+        quiet_look_every: int,
     ) -> None:
         self.alerts = alerts
         self.district = district
         self.queue_size = queue_size
         self.gap_wait_s = gap_wait_s
         self.poll_limit = poll_limit
+        self.seen_max = seen_max
+        self.quiet_look_every = quiet_look_every
         self.subscribers: set[Subscriber] = set()
         self.cursor: int | None = None
         self._seen: OrderedDict[int, None] = OrderedDict()
@@ -99,7 +101,7 @@ class AlertHub:
         if alert.district != self.district or seq in self._seen:
             return False
         self._seen[seq] = None
-        if len(self._seen) > SEEN_MAX:
+        if len(self._seen) > self.seen_max:
             self._seen.popitem(last=False)
         if self.cursor is not None and seq == self.cursor + 1:
             self.cursor = seq  # stored by this process: the tail need not read it back
@@ -135,10 +137,10 @@ class AlertHub:
         if self.cursor is None:
             self.cursor = await self.alerts.highest(self.district)
             return 0
-        # Nothing new from other replicas lately: look every fourth call only. Each look is a
-        # read by `_id` the store queues with the event path's writes; a foreign alert found
-        # brings the tail back to every call.
-        if self._quiet_polls % 4:
+        # Nothing new from other replicas lately: look every `quiet_look_every` calls only. Each
+        # look is a read by key the store queues with the event path's writes; a foreign alert
+        # found brings the tail back to every call.
+        if self._quiet_polls % self.quiet_look_every:
             self._quiet_polls += 1
             return 0
         count = 0

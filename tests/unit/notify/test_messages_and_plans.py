@@ -179,7 +179,15 @@ def test_overdue_plan_has_no_incident_and_the_village_chain(org: OrgDirectory) -
 
 
 async def test_a_slow_stream_client_is_dropped_and_never_blocks_the_others() -> None:
-    hub = AlertHub(FakeAlertSequence(), "500114", queue_size=2, gap_wait_s=1)
+    hub = AlertHub(
+        FakeAlertSequence(),
+        "500114",
+        queue_size=2,
+        gap_wait_s=1,
+        poll_limit=10,
+        seen_max=100,
+        quiet_look_every=1,
+    )
     slow = await hub.subscribe("500114")
     fast = await hub.subscribe("500114")
     other_village = await hub.subscribe("500114002001")
