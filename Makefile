@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PYTEST_FLAGS ?=
 export HULIN_STATE_DIR ?= $(HOME)/.local/state/hulin
 
-.PHONY: help venv infra up down status test test-unit test-integration lint typecheck \
+.PHONY: help venv lock infra up down status test test-unit test-integration lint typecheck \
         bench bench-patrol bench-incidents bench-e2e bench-history demo chaos chaos-cluster clean-state
 
 help:
@@ -16,11 +16,24 @@ help:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency from the lock file, pinned and hashed; then our own code, editable, alone.
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
+	@$(PY) -m pip install -q --no-deps -e .
 	@touch $@
+
+# Re-pin after changing pyproject.toml's dependencies: pip-tools in a venv of its own; the versions
+# in use stay unless a range moved (the constraint file is what this venv has now).
+LOCK_VENV ?= $(HOME)/.cache/hulin/lock-venv
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { python3 -m venv $(LOCK_VENV) && \
+	  $(LOCK_VENV)/bin/pip install -q pip-tools; }
+	@$(PY) -m pip freeze --exclude-editable > $(LOCK_VENV)/in-use.txt 2>/dev/null || : > $(LOCK_VENV)/in-use.txt
+	@$(LOCK_VENV)/bin/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-header \
+	  --no-emit-find-links -c $(LOCK_VENV)/in-use.txt -o requirements.lock pyproject.toml
+	@$(LOCK_VENV)/bin/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-header \
+	  --no-emit-find-links --extra dev -c $(LOCK_VENV)/in-use.txt -o requirements-dev.lock pyproject.toml
 
 infra: venv
 	@scripts/infra.sh up
