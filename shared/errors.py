@@ -55,6 +55,17 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
+class RateLimited(HulinError):
+    """Too many requests of one kind from one person; `retry_after_s` says when to try again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(HulinError):
     status = 503
     code = "unavailable"

@@ -7,6 +7,7 @@ It never holds a route of a particular service.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
-from shared.errors import HulinError
+from shared.errors import HulinError, RateLimited
 from shared.logging import correlation_id
 from shared.settings import Settings
 
@@ -73,6 +74,8 @@ async def _hulin_error(request: Request, exc: Exception) -> JSONResponse:
     body = error_body(exc.message, errors)
     body["code"] = exc.code
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return JSONResponse(status_code=exc.status, content=body, headers=headers)
 
 
@@ -266,7 +269,9 @@ ERROR_RESPONSES = {
     "403": "your role may not do this",
     "404": "not found, or outside your scope",
     "409": "conflicts with the current state",
+    "413": "the request body is larger than this path takes",
     "422": "a field is invalid: `errors` names each one and why",
+    "429": "too many requests of this kind from you: retry after `Retry-After` seconds",
     "503": "the database or the broker is unavailable; retry",
 }
 

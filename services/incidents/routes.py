@@ -93,6 +93,7 @@ class PestStepIn(BaseModel):
 @router.post("/reports", status_code=202, response_model=ReportAccepted)
 async def submit_report(body: ReportIn, person: CurrentPerson, service: Service) -> Any:
     intake = service.intake
+    intake.admit(person)
     now = intake.clock.now()
     check_report(
         observed_at=body.observed_at,

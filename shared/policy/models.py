@@ -272,6 +272,19 @@ class ReportsPolicy(_Frozen):
     max_photos: int = Field(default=10, ge=0)
 
 
+class Limits(_Frozen):
+    """How much one person may ask of Hulin; past it the answer is 429 with Retry-After."""
+
+    # reports per person per minute, by role (`default` for roles not named)
+    reports_per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"public": 6, "ranger": 120, "default": 600}
+    )
+    streams_per_person: int = Field(default=4, gt=0)  # live alert streams open at once
+
+    def reports_for(self, role: str) -> int:
+        return self.reports_per_minute.get(role, self.reports_per_minute.get("default", 600))
+
+
 # --- the whole policy ----------------------------------------------------------------------------
 
 
@@ -283,6 +296,7 @@ class Policy(_Frozen):
     pest_loop: PestLoop = PestLoop()
     patrol: PatrolPolicy = PatrolPolicy()
     reports: ReportsPolicy = ReportsPolicy()
+    limits: Limits = Limits()
 
     def family_of(self, type_: str) -> str:
         """The incident family of a report type (`smoke` → `fire`); unknown types → `other`."""

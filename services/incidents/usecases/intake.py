@@ -15,10 +15,11 @@ from services.incidents.store import Reports
 from services.incidents.usecases.events import report_event
 from shared.auth import in_scope
 from shared.clock import Clock
-from shared.errors import NotFound
+from shared.errors import NotFound, RateLimited
 from shared.kafka import Publisher
 from shared.org import OrgDirectory, Person
 from shared.policy import Policy
+from shared.ratelimit import RateLimiter
 
 
 class Intake:
@@ -38,6 +39,20 @@ class Intake:
         self.policy = policy
         self.settings = settings
         self.clock = clock
+        self.limiter = RateLimiter(clock)
+
+    def admit(self, person: Person) -> None:
+        """A person's reports per minute stay within the policy's budget for their role: one
+        token cannot flood the chain (and, for a fire with casualties, HQ and its webhooks)."""
+        per_minute = self.policy.limits.reports_for(person.role.value)
+        wait = self.limiter.take(f"report|{person.id}", per_minute)
+        if wait is not None:
+            raise RateLimited(
+                f"at most {per_minute} reports a minute for a {person.role.value}; "
+                f"retry in {wait:.0f} s",
+                retry_after_s=wait,
+                field="id",
+            )
 
     def place(self, lat: float, lon: float) -> Placement:
         return place(self.org, lat, lon, proximity_m=self.policy.escalation.boundary_proximity_m)
