@@ -151,12 +151,11 @@ async def receiver() -> tuple[asyncio.Server, int]:
 
 async def prefill(settings: Settings, gen: Incidents, n_events: int) -> None:
     """Runs notify's own handlers in this process (publishing nowhere) to fill the store."""
-    from services.notify.app import create_app  # noqa: F401  (imports settle the models)
+    from services.notify.app import chain_notifications
     from services.notify.catalog import load_catalog
-    from services.notify.channels.inbox import InboxChannel
-    from services.notify.channels.webhook import WebhookChannel
-    from services.notify.handlers import NotifyHandlers
-    from services.notify.repository import INDEXES, NotifyRepository
+    from services.notify.domain.delivery_queue import DeliveryQueue
+    from services.notify.repository import COLLECTIONS, mongo_store
+    from services.notify.settings import NotifySettings
     from shared.clock import SystemClock
     from shared.db import connect, database, ensure_indexes
     from shared.policy import load_policy
@@ -167,22 +166,20 @@ async def prefill(settings: Settings, gen: Incidents, n_events: int) -> None:
 
     client = connect(settings)
     db = database(client, settings)
-    await ensure_indexes(db, INDEXES)
-    repo = NotifyRepository(db)
-    clock = SystemClock()
+    await ensure_indexes(db, COLLECTIONS)
     org = load_org(settings.org_file)
-    handlers = NotifyHandlers(
-        repo=repo, org=org, policy=load_policy(settings.policy_file),
-        publisher=NoPublisher(),  # type: ignore[arg-type]
-        channels=[InboxChannel(repo, clock),
-                  WebhookChannel(repo, load_catalog(), clock, utc_offset_h=8.0)],
-        clock=clock, producer="bench",
+    notify = NotifySettings(org_file=settings.org_file, policy_file=settings.policy_file)
+    chain = chain_notifications(
+        store=mongo_store(db), org=org, policy=load_policy(settings.policy_file),
+        catalog=load_catalog(), publisher=NoPublisher(),  # type: ignore[arg-type]
+        clock=SystemClock(), settings=notify,
+        queue=DeliveryQueue(remember_done=notify.webhook_done_remembered),
     )
     t0 = time.perf_counter()
     done = 0
     while done < n_events:
         batch = [gen.opened() for _ in range(min(500, n_events - done))]
-        await handlers.on_incident_opened_batch(batch)  # type: ignore[arg-type]
+        await chain.handle(batch)  # type: ignore[arg-type]
         done += len(batch)
     print(f"prefill: {n_events} incidents in {time.perf_counter() - t0:.1f} s", flush=True)
     await client.close()

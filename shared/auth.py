@@ -127,8 +127,6 @@ def bearer_token(request: Request) -> str | None:
 
 def token_from_request(request: Request) -> str:
     token = bearer_token(request)
-    if token is None and request.method == "GET":
-        token = request.query_params.get("access_token")  # XXX-INTEGRATION: drop
     if token is None:
         raise Unauthorized("missing bearer token", field="Authorization")
     return token

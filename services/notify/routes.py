@@ -27,7 +27,7 @@ from services.notify.store import NotifyStore, Webhook
 from services.notify.usecases import alerts as alert_cases
 from services.notify.usecases import inbox as inbox_cases
 from services.notify.usecases import subscriptions as subscription_cases
-from shared.auth import CurrentPerson, issue_token
+from shared.auth import CurrentPerson, StreamPerson, issue_token, token_expiry
 from shared.clock import Clock
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.org import OrgDirectory, Role
@@ -96,7 +96,8 @@ LangQuery = Annotated[
 )
 async def alert_stream(
     request: Request,
-    person: CurrentPerson,
+    person: StreamPerson,
+    clock: ClockDep,
     store: Store,
     org: Org,
     settings: Settings,
@@ -129,8 +130,11 @@ async def alert_stream(
         person=person,
         after=after,
         limit=settings.stream_catchup_limit,
+        max_streams=request.app.state.policy.limits.streams_per_person,
     )
     subscriber = watch.subscriber
+    # the stream ends when the token it was opened with expires: the page signs in again
+    expires_at = token_expiry(request)
 
     def frame(alert: Alert) -> bytes:
         view = alert_view(alert, catalog, language, utc_offset_h=offset)
@@ -144,12 +148,18 @@ async def alert_stream(
                 sent.add(alert.seq)
                 yield frame(alert)
             while not subscriber.dropped.is_set():
+                wait = settings.stream_keepalive_s
+                if expires_at is not None:
+                    left = expires_at - clock.now().timestamp()
+                    if left <= 0:
+                        yield b"event: token_expired\ndata: {}\n\n"
+                        return
+                    wait = min(wait, left)
                 try:
-                    alert = await asyncio.wait_for(
-                        subscriber.queue.get(), settings.stream_keepalive_s
-                    )
+                    alert = await asyncio.wait_for(subscriber.queue.get(), wait)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    if expires_at is None or expires_at > clock.now().timestamp():
+                        yield b": keep-alive\n\n"
                     continue
                 if alert.seq in sent:
                     continue

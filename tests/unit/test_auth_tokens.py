@@ -7,13 +7,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 
-from shared.auth import issue_token, person_from_token
+from shared.auth import CurrentPerson, StreamPerson, issue_token, person_from_token
 from shared.errors import InvalidInput, Unauthorized
+from shared.http import install_common
 from shared.org import load_org
 from shared.settings import DEV_JWT_SECRET, Settings
 
@@ -117,3 +120,29 @@ def test_the_public_key_is_read_once(tmp_path: Path) -> None:
     assert person_from_token(token, settings, ORG).id == PERSON
     public.unlink()  # a second request does not go back to the file
     assert person_from_token(token, settings, ORG).id == PERSON
+def app() -> FastAPI:
+    app = FastAPI()
+    app.state.settings = Settings()
+    app.state.org = ORG
+    install_common(app, "test")
+
+    @app.get("/v1/page")
+    async def page(person: CurrentPerson) -> dict[str, str]:
+        return {"id": person.id}
+
+    @app.get("/v1/stream")
+    async def stream(person: StreamPerson) -> dict[str, str]:
+        return {"id": person.id}
+
+    return app
+
+
+async def test_a_token_in_the_query_is_taken_by_the_stream_only() -> None:
+    token = issue_token(PERSON, Settings())
+    transport = httpx.ASGITransport(app=app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        assert (await http.get("/v1/stream", params={"access_token": token})).status_code == 200
+        assert (await http.get("/v1/page", params={"access_token": token})).status_code == 401
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await http.get("/v1/page", headers=bearer)).status_code == 200
+        assert (await http.get("/v1/stream", headers=bearer)).status_code == 200

@@ -38,6 +38,7 @@ stream_tail_reads_total = Counter(
 class Subscriber:
     unit: str
     queue: asyncio.Queue[Alert]
+    person_id: str = ""
     dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -69,7 +70,11 @@ class AlertHub:
         self._quiet_polls = 0  # tail calls since one last found an alert stored elsewhere
 
     # ---- clients ------------------------------------------------------------------------------
-    async def subscribe(self, unit: str) -> Subscriber:
+    def streams_of(self, person_id: str) -> int:
+        """The streams this person holds open on this process."""
+        return sum(1 for sub in self.subscribers if sub.person_id == person_id)
+
+    async def subscribe(self, unit: str, person_id: str = "") -> Subscriber:
         """A new client. The first after a time without clients sets the tail's cursor to the
         highest stored number before the client reads its catch-up (Last-Event-ID) from the
         store: what is stored after that reaches it through the tail, with no gap between."""
@@ -78,7 +83,7 @@ class AlertHub:
             if self.cursor is None:
                 self.cursor = cursor
                 self._gaps.clear()
-        sub = Subscriber(unit, asyncio.Queue(maxsize=self.queue_size))
+        sub = Subscriber(unit, asyncio.Queue(maxsize=self.queue_size), person_id)
         self.subscribers.add(sub)
         stream_clients.set(len(self.subscribers))
         return sub

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from services.notify.channels.sse import AlertHub, Subscriber
 from services.notify.domain.alerts import Alert
 from services.notify.store import AlertSequence
-from shared.errors import NotFound
+from shared.errors import NotFound, RateLimited
 from shared.org import OrgDirectory, Person
 
 
@@ -41,11 +41,19 @@ async def watch(
     person: Person,
     after: int | None,
     limit: int,
+    max_streams: int,
 ) -> Watch:
     """Subscribes first, then reads the backlog: an alert stored in between comes both ways
-    (the stream drops the second by number), none is missed."""
+    (the stream drops the second by number), none is missed. One person holds at most
+    `max_streams` streams: each costs the process a queue and a catch-up read."""
+    if hub.streams_of(person.id) >= max_streams:
+        raise RateLimited(
+            f"at most {max_streams} live streams at once; close one first",
+            retry_after_s=30.0,
+            field="Authorization",
+        )
     district = district_of(org, person)
-    subscriber = await hub.subscribe(person.unit)
+    subscriber = await hub.subscribe(person.unit, person.id)
     backlog: list[Alert] = []
     if after is not None:
         try:

@@ -161,3 +161,46 @@ async def test_console_page_and_dev_tokens_only_in_dev(notify: Notify) -> None:
     assert js.status_code == 200 and "EventSource" in js.text
     assert cfg["dev_tokens"] is False  # tests run with env=test
     assert tok.status_code == 404 and other.status_code == 404
+
+
+async def test_a_person_holds_a_bounded_number_of_streams(notify: Notify, sse: Any) -> None:
+    """Issue 16, finding 8: streams per person were unlimited, each with its own catch-up."""
+    cap = notify.app.state.policy.limits.streams_per_person
+    auth = {"Authorization": notify.token(HQ)}
+    open_ = [await sse(f"{notify.url}/v1/alerts/stream", auth) for _ in range(cap)]
+    assert all(r.status == 200 for r in open_)
+    refused = await sse(f"{notify.url}/v1/alerts/stream", auth)
+    assert refused.status == 429
+    other = await sse(f"{notify.url}/v1/alerts/stream", {"Authorization": notify.token(sorted(CHAIN)[0])})
+    assert other.status == 200
+    await open_[0].close()
+    await asyncio.sleep(0.2)
+    again = await sse(f"{notify.url}/v1/alerts/stream", auth)
+    assert again.status == 200
+
+
+async def test_a_stream_ends_when_its_token_expires(notify: Notify, sse: Any) -> None:
+    """Issue 16, finding 8: a stream opened with a token outlived it for as long as it stayed
+    open. This token expired 58 s ago: within the 60 s leeway, so the stream opens, and ends
+    two seconds later."""
+    import time
+
+    import jwt
+
+    settings = notify.settings
+    token = jwt.encode(
+        {"sub": HQ, "iss": "hulin", "exp": int(time.time()) - settings.jwt_leeway_s + 2},
+        settings.jwt_secret.get_secret_value(),
+        algorithm=settings.jwt_algorithm,
+    )
+    live = await sse(f"{notify.url}/v1/alerts/stream?access_token={token}")
+    assert live.status == 200
+    assert live.task is not None
+    await asyncio.wait_for(live.task, 10)  # the server ended it
+
+
+async def test_a_token_in_the_query_opens_the_stream_and_nothing_else(notify: Notify) -> None:
+    token = notify.token(HQ).split(" ", 1)[1]
+    async with httpx.AsyncClient(base_url=notify.url) as c:
+        r = await c.get("/v1/inbox", params={"access_token": token})
+    assert r.status_code == 401
