@@ -6,8 +6,9 @@ Role rules (each also needs the incident inside the person's unit subtree):
 - ack: the chain at or above the level the incident has reached — village chain (村级林长,
   监管员, 指导员) = 0, township chief = 1 (township police = 1 on 四乱 incidents),
   district chief = 2, command center and HQ = 3. Rangers and the public never acknowledge.
-- responding, resolved, reopen (resolved → responding), false_alarm: any chain member (rank ≥ 0);
-  false_alarm needs a note saying what was found.
+- responding, resolved, reopen (resolved → responding): any chain member (rank ≥ 0).
+- false_alarm (final): the chain at or above the level reached, as for ack, with a note saying
+  what was found.
 - closed: township chief or above (township_chief, district_chief, command_center, hq); a pest
   incident closes only once its closed loop is finished (negative test or last step).
 """
@@ -228,6 +229,14 @@ def transition(
                     f"{expected_step(incident, policy)}",
                     field="to",
                 )
+    if to == Status.FALSE_ALARM and rank < incident.escalation_level:
+        # final, and it silences every level above: only who may acknowledge at the level the
+        # incident has reached may end it so (a village chief cannot silence an HQ-level fire)
+        raise NotAllowed(
+            f"marking a level-{incident.escalation_level} incident a false alarm is for rank "
+            f"{incident.escalation_level} or above; {actor.role} is {rank}",
+            field="role",
+        )
     if to == Status.FALSE_ALARM and not (note and note.strip()):
         raise InvalidInput("a false alarm needs a note saying what was found", field="note")
     text = note or ""

@@ -32,6 +32,23 @@ def test_ack_needs_the_chain_at_or_above_the_level(policy: Policy) -> None:
     assert acknowledge(sisluan, actor=POLICE, now=at(1)).incident.acknowledged_by == "po"
 
 
+@pytest.mark.parametrize(
+    ("level", "may", "may_not"),
+    [(3, (HQ,), (VC, TC, DC)), (2, (DC, HQ), (VC, TC)), (0, (VC, TC, DC, HQ), ())],
+)
+def test_a_false_alarm_is_for_the_chain_at_or_above_the_level_reached(
+    policy: Policy, level: int, may: tuple[Actor, ...], may_not: tuple[Actor, ...]
+) -> None:
+    """Issue 16, finding 7: a village chief could end (silence) an HQ-level fire."""
+    fire = opened(report("fire"), policy).model_copy(update={"escalation_level": level})
+    for who in may_not:
+        with pytest.raises(NotAllowed):
+            transition(fire, to="false_alarm", actor=who, now=at(1), policy=policy, note="smoke")
+    for who in may:
+        moved = transition(fire, to="false_alarm", actor=who, now=at(1), policy=policy, note="x")
+        assert moved.incident.status == "false_alarm"
+
+
 def walk(policy: Policy, incident: Incident, *steps: tuple[str, Actor]) -> Incident:
     for to, who in steps:
         incident = transition(
