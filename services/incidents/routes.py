@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.incidents.domain.hotspots import parse_csv, parse_rows
 from services.incidents.domain.incident import ReportFacts, Status
-from services.incidents.domain.intake import check_report
+from services.incidents.domain.intake import check_free_form, check_report
 from services.incidents.schemas import (
     HotspotsAccepted,
     IncidentList,
@@ -205,6 +205,8 @@ async def acknowledge(
 async def transition(
     incident_id: str, body: TransitionIn, person: CurrentPerson, service: Service
 ) -> Any:
+    if body.evidence is not None:
+        check_free_form(body.evidence, "evidence")
     incident = await service.commands.transition(
         person=person, incident_id=incident_id, to=body.to, note=body.note, evidence=body.evidence
     )
@@ -215,6 +217,7 @@ async def transition(
 async def pest_step(
     incident_id: str, body: PestStepIn, person: CurrentPerson, service: Service
 ) -> Any:
+    check_free_form(body.evidence, "evidence")
     incident = await service.commands.pest_step(
         person=person,
         incident_id=incident_id,

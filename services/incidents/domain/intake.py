@@ -13,6 +13,7 @@ from shared.errors import InvalidInput
 from shared.policy import Policy
 
 MAX_DETAILS_BYTES = 8192
+MAX_FREE_FORM_DEPTH = 8  # a dict of lists of dicts is 3: forms never need more
 MAX_PHOTO_REF_CHARS = 1024
 
 
@@ -44,11 +45,7 @@ def check_report(
         raise InvalidInput(
             f"observed_at {observed_at.isoformat()} is in the future", field="observed_at"
         )
-    too_big = _int_out_of_range(details, "details")
-    if too_big is not None:
-        raise InvalidInput("integers in details must fit in 64 bits (signed)", field=too_big)
-    if len(orjson.dumps(details)) > MAX_DETAILS_BYTES:
-        raise InvalidInput(f"details larger than {MAX_DETAILS_BYTES} bytes", field="details")
+    check_free_form(details, "details")
     for key, kind in NUMERIC_DETAILS.items():
         if key not in details:
             continue
@@ -62,6 +59,30 @@ def check_report(
     for key in BOOLEAN_DETAILS:
         if key in details and not isinstance(details[key], bool):
             raise InvalidInput(f"{key} must be true or false", field=f"details.{key}")
+
+
+def check_free_form(value: Any, field: str, *, max_bytes: int = MAX_DETAILS_BYTES) -> None:
+    """A free-form JSON field (a report's `details`, a step's `evidence`) the store and the
+    events can carry: nested at most MAX_FREE_FORM_DEPTH deep, integers within int64, at most
+    `max_bytes` as JSON. Walked without recursion, so no nesting can overflow a stack: a change
+    nested past the store's limit once stalled every incident's events behind it."""
+    stack: list[tuple[Any, str, int]] = [(value, field, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_FREE_FORM_DEPTH:
+                raise InvalidInput(
+                    f"nested deeper than {MAX_FREE_FORM_DEPTH} levels", field=path
+                )
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, inner in pairs:
+                sub = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+                stack.append((inner, sub, depth + 1))
+    too_big = _int_out_of_range(value, field)
+    if too_big is not None:
+        raise InvalidInput("integers must fit in 64 bits (signed)", field=too_big)
+    if len(orjson.dumps(value)) > max_bytes:
+        raise InvalidInput(f"{field} larger than {max_bytes} bytes", field=field)
 
 
 def _int_out_of_range(value: Any, path: str) -> str | None:
