@@ -41,7 +41,8 @@ class OverdueScan:
         now = self.clock.now()
         scan = overdue_rules.scan_for(now, self.overdue_after_s, self.lease_s)
         open_patrols = await self.store.open_patrols()
-        candidates = [p for p in open_patrols if p.started_at < scan.silent_since]
+        # Started by `silent_since` at the latest: the rule's own boundary (due at exactly it).
+        candidates = [p for p in open_patrols if p.started_at <= scan.silent_since]
         if not candidates:
             return 0
         ids = [p.id for p in candidates]
