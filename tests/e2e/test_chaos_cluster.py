@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.infra import ROOT
 
 
+@pytest.mark.timeout(960)  # three brokers, 6,000 reports and the counts: longer than the default
 def test_a_broker_of_three_killed_loses_and_doubles_nothing(tmp_path: Path) -> None:
     out = tmp_path / "chaos-cluster.json"
     env = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
