@@ -7,8 +7,9 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.kafka.publisher import CONNECT_BACKOFF
 from shared.kafka.security import client_options
-from shared.retry import Backoff, retry
+from shared.retry import retry
 from shared.settings import Settings
 from shared.topics import TOPICS
 
@@ -36,7 +37,7 @@ async def ensure_topics(
 ) -> list[str]:
     """Create every planned topic that is missing; returns the names created."""
     admin = AIOKafkaAdminClient(**client_options(settings), client_id=f"{settings.service}-admin")
-    await retry(admin.start, backoff=Backoff(first_s=0.5, max_s=0.5), within_s=timeout_s)
+    await retry(admin.start, backoff=CONNECT_BACKOFF, within_s=timeout_s)
     try:
         existing = set(await admin.list_topics())
         missing = [

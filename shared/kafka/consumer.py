@@ -40,7 +40,7 @@ from shared import metrics
 from shared.clock import utcnow
 from shared.db import is_store_busy
 from shared.events import DeadLetterData, Event, MessageDeadLettered, UnknownEventType, parse_event
-from shared.kafka.publisher import Publisher
+from shared.kafka.publisher import CONNECT_BACKOFF, Publisher
 from shared.kafka.security import client_options
 from shared.logging import correlation_id
 from shared.retry import Backoff, retry
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 # A store that is busy or a broker that restarts: wait and call again, for as long as it takes.
 TRANSIENT_BACKOFF = Backoff(first_s=0.2, max_s=5.0)
-CONNECT_BACKOFF = Backoff(first_s=0.5, max_s=0.5)
 
 FETCH_MAX_WAIT_MS = 150  # the longest a fetch waits at the broker for data (see `start`)
 
@@ -147,9 +146,7 @@ class ConsumerRunner:
             max_poll_interval_ms=600000,
         )
         self._consumer.subscribe(self.topics, listener=_FinishBeforeRevoke(self._idle))
-        await retry(
-            self._consumer.start, backoff=Backoff(first_s=0.5, max_s=0.5), within_s=timeout_s
-        )
+        await retry(self._consumer.start, backoff=CONNECT_BACKOFF, within_s=timeout_s)
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
 
     async def stop(self, *, timeout_s: float = 30.0) -> None:
@@ -371,8 +368,7 @@ class ConsumerRunner:
             return None
         except Exception as exc:
             failed(exc)
-        attempts = tries
-        done = await self._deadletter(record, last_error, attempts=attempts)
+        done = await self._deadletter(record, last_error, attempts=tries)
         return True if done else None
 
     def _is_transient(self, exc: BaseException) -> bool:

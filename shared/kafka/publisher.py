@@ -26,6 +26,7 @@ from shared.kafka.security import client_options
 from shared.retry import Backoff, retry
 from shared.settings import Settings
 
+# Waits between tries to reach a broker that may still be starting (publisher, consumer, admin).
 CONNECT_BACKOFF = Backoff(first_s=0.5, max_s=0.5)
 
 log = logging.getLogger(__name__)
