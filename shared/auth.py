@@ -8,7 +8,7 @@ import time
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
@@ -84,10 +84,11 @@ def issue_token(person_id: str, settings: Settings, *, ttl_s: int | None = None)
     return jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
 
 
-def person_from_token(token: str, settings: Settings, org: OrgDirectory) -> Person:
-    """The person a token names. A phone's clock may be a little off: `jwt_leeway_s` of slack on
-    the times. The audience is checked whenever the token names one, and required in prod. What
-    PyJWT found wrong is logged by nobody and told to nobody: the answer only says "invalid"."""
+def verified_claims(token: str, settings: Settings) -> dict[str, Any]:
+    """A token's claims once its signature, times, audience and revocation are checked. A
+    phone's clock may be a little off: `jwt_leeway_s` of slack on the times. The audience is
+    checked whenever the token names one, and required in prod. What PyJWT found wrong is logged
+    by nobody and told to nobody: the answer only says "invalid"."""
     required = ["sub", "exp"] + (["aud"] if settings.env == "prod" else [])
     try:
         claims = jwt.decode(
@@ -111,6 +112,15 @@ def person_from_token(token: str, settings: Settings, org: OrgDirectory) -> Pers
     jti = claims.get("jti")
     if jti is not None and str(jti) in REVOKED.ids(settings.jwt_revoked_file):
         raise Unauthorized("token revoked", field="Authorization")
+    return claims
+
+
+def person_from_token(token: str, settings: Settings, org: OrgDirectory) -> Person:
+    """The person a valid token names."""
+    return _person_named(verified_claims(token, settings), org)
+
+
+def _person_named(claims: dict[str, Any], org: OrgDirectory) -> Person:
     person = org.person(str(claims["sub"]))
     if person is None:
         raise Unauthorized("token names no person of the org directory", field="Authorization")
@@ -150,27 +160,17 @@ async def stream_person(request: Request) -> Person:
     token = bearer_token(request) or request.query_params.get("access_token")
     if not token:
         raise Unauthorized("missing bearer token", field="Authorization")
-    return person_from_token(token, settings, org)
+    claims = verified_claims(token, settings)
+    # kept for the stream to end when the token does (`exp` is a required claim)
+    request.state.token_expires_at = float(claims["exp"]) + settings.jwt_leeway_s
+    return _person_named(claims, org)
 
 
 def token_expiry(request: Request) -> float | None:
-    """When the caller's token expires (epoch seconds), for a stream to end then; None if the
-    request carries no readable token (the dependency has already refused those)."""
-    settings: Settings = request.app.state.settings
-    token = bearer_token(request) or request.query_params.get("access_token")
-    if not token:
-        return None
-    try:
-        claims = jwt.decode(
-            token,
-            _verifying_key(settings),
-            algorithms=[settings.jwt_algorithm],
-            options={"verify_aud": False, "verify_exp": False, "verify_iss": False},
-        )
-    except jwt.PyJWTError:
-        return None
-    exp = claims.get("exp")
-    return float(exp) + settings.jwt_leeway_s if isinstance(exp, int | float) else None
+    """When the token `stream_person` took expires (epoch seconds, leeway included); None on a
+    request it did not authenticate."""
+    expires: float | None = getattr(request.state, "token_expires_at", None)
+    return expires
 
 
 CurrentPerson = Annotated[Person, Depends(current_person)]
