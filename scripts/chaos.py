@@ -52,6 +52,7 @@ import yaml  # noqa: E402
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 
 from bench.common import System, exit_on_sigterm, free_port  # noqa: E402
+from services.notify.domain.webhooks import WEBHOOK_EVENT_TYPES  # noqa: E402
 from shared.org import load_org  # noqa: E402
 from shared.policy import default_policy_path, load_policy  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -61,8 +62,6 @@ from sim.world import SISLUAN, DayPlan, ReportPlan, plan_day  # noqa: E402
 from tests.support.dedicated import DedicatedInfra, KafkaCluster  # noqa: E402
 
 WEBHOOK_SECRET = "chaos-webhook-secret-0123456789abcdef"
-WEBHOOK_TYPES = ("incident.opened", "incident.escalated", "incident.updated",
-                 "incident.acknowledged", "incident.status_changed", "patrol.overdue")
 
 
 def log(msg: str) -> None:
@@ -473,7 +472,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             hook: dict[str, Any] = {"url": receiver.url, "secret": WEBHOOK_SECRET}
             if args.report_rate:
                 # HQ's alarms, not each of thousands of merged reports (incident.updated)
-                hook["types"] = [t for t in WEBHOOK_TYPES if t != "incident.updated"]
+                hook["types"] = [t for t in WEBHOOK_EVENT_TYPES if t != "incident.updated"]
             r = await api.call("POST", f"{endpoints.notify}/v1/webhooks", "hq-500114",
                                json=hook)
             webhook_id = r.body.get("id") if r.status == 201 and isinstance(r.body, dict) else None

@@ -3,8 +3,11 @@ that stop and restart infrastructure without disturbing every other test."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +65,6 @@ class KafkaCluster:
 
     @classmethod
     def create(cls, state_dir: Path, size: int = 3) -> KafkaCluster:
-        import base64
-        import uuid
-
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         return cls(
             state_dir,
@@ -111,8 +111,6 @@ class KafkaCluster:
 
     def start_all(self) -> None:
         """All at once: a broker's port opens only once a majority of the quorum is up."""
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(len(self.ports)) as pool:
             list(pool.map(self.start, range(len(self.ports))))
 
