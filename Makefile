@@ -7,7 +7,8 @@ PYTEST_FLAGS ?=
 export HULIN_STATE_DIR ?= $(HOME)/.local/state/hulin
 
 .PHONY: help venv lock infra up down status test test-unit test-integration lint typecheck \
-        bench bench-patrol bench-incidents bench-e2e bench-history demo chaos chaos-cluster clean-state
+        bench bench-patrol bench-incidents bench-e2e bench-history abuse demo chaos chaos-cluster \
+        clean-state
 
 help:
 	@echo "make up      start Kafka, FerretDB, the three services and the demo district"
@@ -94,6 +95,12 @@ bench-patrol: infra
 # bench/results/history.json). BENCH_HISTORY_FLAGS="--incidents 2000" for a quick look.
 bench-history: infra
 	@$(PY) -m bench.history_bench $(BENCH_HISTORY_FLAGS)
+
+# Issue 16: the other users' alert p99, errors and lost reports beside the simulator's day, without
+# and then with abuse (1 GiB bodies, 10,000 reports/min from one public token, 500 streams from one
+# person); writes bench/results/abuse.{txt,json}. ABUSE_FLAGS="--window 20" for a quick look.
+abuse: infra
+	@$(PY) -m bench.abuse_bench $(ABUSE_FLAGS)
 
 # The console's browser test drives Debian's chromium (never a downloaded browser build); CJK
 # fonts so the page and its screenshot show Chinese. Runs as root on CI's fresh machine.
