@@ -91,8 +91,9 @@ chaos-cluster: venv
 bench-patrol: infra
 	@$(PY) bench/patrol_bench.py
 
-# Reads on an almost empty store and after a year's history, same run (issue 15; writes
-# bench/results/history.json). BENCH_HISTORY_FLAGS="--incidents 2000" for a quick look.
+# Reads and periodic loops on an almost empty store and after a district-year, same run (issue 15;
+# writes bench/results/history.{json,txt}). For a quick look: BENCH_HISTORY_FLAGS="--incidents 2000
+# --notifications 20000 --alerts 10000 --patrols 3000 --deliveries 1000".
 bench-history: infra
 	@$(PY) -m bench.history_bench $(BENCH_HISTORY_FLAGS)
 
