@@ -60,14 +60,18 @@ GROWTH_CEILING = 1.5
 STATUS_MIX = ("closed",) * 14 + ("false_alarm", "resolved", "responding", "acknowledged")
 
 
-async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed: int) -> str:
+async def preload_incidents(
+    settings: Settings, org: OrgDirectory, n: int, seed: int
+) -> tuple[str, str]:
     """`n` incidents of the past year through the incidents store's own write path (staged,
     claimed, written, listed; then published as the relay would), nearly all closed, spread over
-    the district's villages. Returns the id of one of them."""
+    the district's villages, each from 3 reports stored and linked to it as the reports consumer
+    does. Returns the id of one incident and of one report."""
     from services.incidents.domain.escalation import next_timer_at
-    from services.incidents.domain.incident import Incident
+    from services.incidents.domain.incident import Incident, ReportFacts
     from services.incidents.repository import IncidentsRepository, indexes_for
     from services.incidents.repository.mapping import to_doc
+    from services.incidents.repository.store import MongoIncidentStore
     from services.incidents.settings import IncidentsSettings
     from shared.db import connect, database, ensure_indexes
     from shared.policy import load_policy
@@ -81,16 +85,42 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
     await ensure_indexes(db, indexes_for(shards))
     repo = IncidentsRepository(db, shards=shards)  # as the service
     now = datetime.now(UTC)
-    some = ""
+    store = MongoIncidentStore(repo)
+    rangers = {
+        v: sorted(p.id for p in org.people_in(v, Role.RANGER)) or [f"rg-{v}-1"] for v in villages
+    }
+    some = ("", "")
     try:
         for start in range(0, n, 200):
             docs = []
+            batch_reports: list[Any] = []
+            links: list[tuple[str, str]] = []
             for _ in range(min(200, n - start)):
                 village = rng.choice(villages)
                 at = now - timedelta(seconds=rng.uniform(3600, 365 * 86400))
+                kind = rng.choice(("fire", "pest", "illegal_logging"))
+                reporter = rangers[village][rng.randrange(len(rangers[village]))]
+                reports = [
+                    ReportFacts(
+                        id=str(uuid.uuid4()),
+                        type=kind,
+                        lat=29.4,
+                        lon=108.6,
+                        observed_at=at + timedelta(minutes=k),
+                        received_at=at + timedelta(minutes=k, seconds=5),
+                        reporter_id=reporter,
+                        reporter_role="ranger",
+                        source="app",
+                        village=village,
+                        township=village[:9],
+                        district=village[:6],
+                        description="history bench",
+                    )
+                    for k in range(3)
+                ]
                 incident = Incident(
                     id=str(uuid.uuid4()),
-                    type=rng.choice(("fire", "pest", "illegal_logging")),
+                    type=kind,
                     family="other",
                     status=rng.choice(STATUS_MIX),
                     verified=True,
@@ -99,7 +129,7 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
                     district=village[:6],
                     lat=29.4,
                     lon=108.6,
-                    report_ids=tuple(str(uuid.uuid4()) for _ in range(3)),
+                    report_ids=tuple(r.id for r in reports),
                     level_reached_at=at,
                     opened_at=at,
                     observed_at=at,
@@ -108,9 +138,14 @@ async def preload_incidents(settings: Settings, org: OrgDirectory, n: int, seed:
                     version=1,
                 )
                 docs.append(to_doc(incident, next_timer_at(policy, incident)))
+                batch_reports += reports
+                links += [(r.id, incident.id) for r in reports]
+            # the reports consumer's writes: the reports, then each one's link to its incident
+            await store.insert_reports(batch_reports)
             claimed = await repo.commit_many([(0, d, []) for d in docs], at=now)
             await repo.mark_published(claimed)
-            some = docs[0]["_id"]
+            await store.link_reports(links, at=now)
+            some = (docs[0]["_id"], batch_reports[0].id)
     finally:
         await client.close()
     return some
@@ -353,7 +388,7 @@ class PatrolPreload:
 Read = tuple[str, str, dict[str, Any], str]  # service, path, query, bearer token
 
 
-def readers(org: OrgDirectory, settings: Settings, incident_id: str) -> dict[str, Read]:
+def readers(org: OrgDirectory, settings: Settings, one: tuple[str, str]) -> dict[str, Read]:
     """Each read as its user makes it."""
 
     def first(role: Role) -> Person:
@@ -387,7 +422,8 @@ def readers(org: OrgDirectory, settings: Settings, incident_id: str) -> dict[str
         ),
         "incidents of the district": ("incidents", "/v1/incidents", {"limit": 50}, cc),
         "fires of the district": ("incidents", "/v1/incidents", {"type": "fire", "limit": 50}, cc),
-        "one incident": ("incidents", f"/v1/incidents/{incident_id}", {}, cc),
+        "one incident": ("incidents", f"/v1/incidents/{one[0]}", {}, cc),
+        "one report": ("incidents", f"/v1/reports/{one[1]}", {}, cc),
         "inbox, village chief": ("notify", "/v1/inbox", {"limit": 20}, vc),
         "inbox unread, village chief": ("notify", "/v1/inbox", {"limit": 20, "unread": "true"}, vc),
         "inbox, district chief": ("notify", "/v1/inbox", {"limit": 20}, token(Role.DISTRICT_CHIEF)),
@@ -592,22 +628,22 @@ async def main(args: argparse.Namespace) -> None:
     org = load_org(notify.org_file)
     server, hook_url = await hook_receiver()
     volumes: dict[str, Any] = {}
-    async with (
-        NotifyPreload(notify, org, hook_url) as notes,
-        PatrolPreload(settings["patrol"], org, seed=3) as patrols,
-    ):
-        young = await notes.fill(
-            notifications=args.empty * 4, alerts=args.empty, deliveries=args.empty_deliveries
-        )
-        one = await preload_incidents(incidents, org, args.empty, seed=1)
-        await patrols.fill(args.empty_patrols, args.fixes, days=30)
-        volumes["young"] = {
-            **young,
-            "incidents": args.empty,
-            "patrols": args.empty_patrols,
-        }
-        await system.start()
-        try:
+    try:
+        async with (
+            NotifyPreload(notify, org, hook_url) as notes,
+            PatrolPreload(settings["patrol"], org, seed=3) as patrols,
+        ):
+            young = await notes.fill(
+                notifications=args.empty * 4, alerts=args.empty, deliveries=args.empty_deliveries
+            )
+            one = await preload_incidents(incidents, org, args.empty, seed=1)
+            await patrols.fill(args.empty_patrols, args.fixes, days=30)
+            volumes["young"] = {
+                **young,
+                "incidents": args.empty,
+                "patrols": args.empty_patrols,
+            }
+            await system.start()
             reads = readers(org, notify, one)
             empty = await measure(system, reads, args.reps)
             empty |= await loop_costs(settings, org, args.loop_reps)
@@ -627,11 +663,11 @@ async def main(args: argparse.Namespace) -> None:
             }
             full = await measure(system, reads, args.reps)
             full |= await loop_costs(settings, org, args.loop_reps)
-        finally:
-            system.stop()
-            server.close()
-            await system.drop_database()
-            await delete_topics(notify.kafka_bootstrap, system.prefix)
+    finally:
+        system.stop()
+        server.close()
+        await system.drop_database()
+        await delete_topics(notify.kafka_bootstrap, system.prefix)
     volumes["added"] = {**grown, "incidents": args.incidents, "patrols": args.patrols}
     label = "at a year"
     rows = table(empty, full, label)
@@ -643,7 +679,7 @@ async def main(args: argparse.Namespace) -> None:
         "preload_s": preload,
         "volumes": volumes,
         "incidents": args.empty + args.incidents,
-        "reports_referenced": 3 * (args.empty + args.incidents),
+        "reports": 3 * (args.empty + args.incidents),
         "fixes_per_patrol": args.fixes,
         "ceilings": {"p99_ms": P99_CEILING_MS, "growth": GROWTH_CEILING},
     }
