@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from services.patrol.domain.compliance import PatrolDays
 from services.patrol.domain.patrol import Patrol
 from services.patrol.domain.track import Fix, TrackSummary
 
@@ -104,14 +105,34 @@ class TrackStore(Protocol):
         """The seqs stored for the patrol, as sorted inclusive ranges."""
         ...
 
-    async def append_fixes(
-        self, patrol_id: str, fixes: Sequence[Fix], track: StoredTrack
-    ) -> None:
+    async def append_fixes(self, patrol_id: str, fixes: Sequence[Fix], track: StoredTrack) -> None:
         """Store fixes (unique by seq) and the patrol's track as it now stands with them."""
         ...
 
     async def fixes_of(self, patrol_id: str) -> list[Fix]:
         """Every stored fix of the patrol, one per seq (the latest copy), in no given order."""
+        ...
+
+
+@dataclass(frozen=True)
+class KeptDays:
+    """A patrol's day summary as kept, with the track revision it was computed from."""
+
+    days: PatrolDays
+    revision: int
+
+
+class DaySummaries(Protocol):
+    """Each patrol's compliance day summary, kept per `basis` (a fingerprint of what it was
+    computed against: the village boundary, the quality rules, the calendar). A summary is a
+    cache: whoever reads it compares its revision with the track's before trusting it."""
+
+    async def day_summaries(self, patrol_ids: Sequence[str], basis: str) -> dict[str, KeptDays]:
+        """The kept summaries of these patrols on this basis, by patrol id (absent: none)."""
+        ...
+
+    async def keep_day_summary(self, basis: str, revision: int, days: PatrolDays) -> None:
+        """Keep (or replace) the patrol's summary on this basis, computed at `revision`."""
         ...
 
 
@@ -148,5 +169,5 @@ class OverdueClaims(Protocol):
         ...
 
 
-class PatrolStore(PatrolBook, TrackStore, PositionBoard, OverdueClaims, Protocol):
+class PatrolStore(PatrolBook, TrackStore, DaySummaries, PositionBoard, OverdueClaims, Protocol):
     """Everything the patrol use cases store."""

@@ -1,21 +1,22 @@
 """The patrol store port's contract (services/patrol/store.py): the same tests on the in-memory
 fake and on the MongoDB adapter over FerretDB, so neither can drift from what use cases rely on —
 newest-first lists, one copy per seq with the latest winning, a duplicate batch is success, one
-overdue claim per patrol."""
+overdue claim per patrol, day summaries kept per basis."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from services.patrol.domain.compliance import DayPart, PatrolDays
 from services.patrol.domain.patrol import FINISHED, Patrol
 from services.patrol.domain.track import Fix, QualityFlags, TrackSummary
 from services.patrol.repository import MongoPatrolStore
 from services.patrol.settings import PatrolSettings
-from services.patrol.store import PatrolStore, Position, StoredTrack
+from services.patrol.store import KeptDays, PatrolStore, Position, StoredTrack
 from shared import db as dbmod
 from tests.fakes.patrol_store import InMemoryPatrolStore
 
@@ -206,3 +207,28 @@ async def test_one_overdue_claim_per_patrol_until_its_lease_expires(store: Patro
     far = later + timedelta(days=1)
     assert not await store.claim_overdue("p-001", "f", now=far, lease_until=far)
     assert await store.overdue_announced([]) == set()
+
+
+def days_of(pid: str, *, distance: float = 1500.5, last: float | None = 1e9) -> PatrolDays:
+    parts = (
+        DayPart(date(2026, 3, 1), distance, 3600.0, distance / 2, 1800.25),
+        DayPart(date(2026, 3, 2), 10.0, 60.0, 0.0, 0.0),
+    )
+    return PatrolDays(pid, T0.timestamp(), 7200.0, parts, last)
+
+
+async def test_a_day_summary_is_kept_per_basis_and_replaced_by_a_later_one(
+    store: PatrolStore,
+) -> None:
+    await store.keep_day_summary("b1", 3, days_of("p-001"))
+    await store.keep_day_summary("b2", 3, days_of("p-001", distance=99.0))
+    await store.keep_day_summary("b1", 1, days_of("p-002", last=None))
+    kept = await store.day_summaries(["p-001", "p-002", "p-404"], "b1")
+    assert set(kept) == {"p-001", "p-002"}
+    assert kept["p-001"] == KeptDays(days_of("p-001"), 3)
+    assert kept["p-002"].days.last_fix_t is None and kept["p-002"].revision == 1
+    assert (await store.day_summaries(["p-001"], "b2"))["p-001"].days.days[0].distance_m == 99.0
+    await store.keep_day_summary("b1", 4, days_of("p-001", distance=7.0))
+    again = await store.day_summaries(["p-001"], "b1")
+    assert again["p-001"].revision == 4 and again["p-001"].days.days[0].distance_m == 7.0
+    assert await store.day_summaries([], "b1") == {}

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from services.patrol.domain.compliance import PatrolDays
 from services.patrol.domain.patrol import Patrol
 from services.patrol.domain.track import Fix
-from services.patrol.store import Announced, Position, StoredTrack
+from services.patrol.store import Announced, KeptDays, Position, StoredTrack
 
 
 @dataclass
@@ -38,6 +39,7 @@ class InMemoryPatrolStore:
         self.fixes: dict[str, dict[int, Fix]] = {}
         self.positions: dict[str, Position] = {}
         self.claims: dict[str, _Claim] = {}
+        self.day_rows: dict[tuple[str, str], KeptDays] = {}
 
     # --- patrols ---------------------------------------------------------------------------------
     async def start(self, patrol: Patrol) -> tuple[bool, Patrol]:
@@ -128,6 +130,14 @@ class InMemoryPatrolStore:
 
     async def fixes_of(self, patrol_id: str) -> list[Fix]:
         return list(self.fixes.get(patrol_id, {}).values())
+
+    # --- compliance day summaries ----------------------------------------------------------------
+    async def day_summaries(self, patrol_ids: Sequence[str], basis: str) -> dict[str, KeptDays]:
+        found = ((pid, self.day_rows.get((pid, basis))) for pid in patrol_ids)
+        return {pid: kept for pid, kept in found if kept is not None}
+
+    async def keep_day_summary(self, basis: str, revision: int, days: PatrolDays) -> None:
+        self.day_rows[(days.patrol_id, basis)] = KeptDays(days, revision)
 
     # --- positions -------------------------------------------------------------------------------
     async def move_position(self, position: Position) -> bool:

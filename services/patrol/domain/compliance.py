@@ -38,6 +38,30 @@ class PatrolTrack:
     fixes: Sequence[Fix]
 
 
+@dataclass(frozen=True)
+class DayPart:
+    """One patrol's share of one local day: its segments that start on that day."""
+
+    day: date
+    distance_m: float = 0.0
+    duration_s: float = 0.0
+    inside_distance_m: float = 0.0
+    inside_duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class PatrolDays:
+    """One patrol reduced to what compliance needs of it: its share of each local day with a fix
+    (oldest first) and its latest fix time. Whatever the patrol's length, this is a few numbers a
+    day, so it can be kept and summed instead of its fixes."""
+
+    patrol_id: str
+    started_at: float  # epoch seconds UTC
+    duration_s: float
+    days: tuple[DayPart, ...] = ()
+    last_fix_t: float | None = None
+
+
 @dataclass
 class DayTotals:
     day: date
@@ -103,8 +127,46 @@ def dekad_span(year: int, month: int, dekad: int) -> tuple[date, date]:
     return date(year, month, lo), date(year, month, hi)
 
 
+def patrol_days(
+    patrol: PatrolTrack, inside: Inside, quality: QualityRules, tz: tzinfo
+) -> PatrolDays:
+    """A patrol's share of each local day: distance and time, all and inside the village."""
+    by_seq = {f.seq: f for f in patrol.fixes}
+    ordered = sorted(by_seq.values(), key=lambda f: (f.t, f.seq))
+    if not ordered:
+        return PatrolDays(patrol.patrol_id, patrol.started_at, patrol.duration_s)
+    parts: dict[date, list[float]] = {}
+
+    def local_day(t: float) -> date:
+        return datetime.fromtimestamp(t, UTC).astimezone(tz).date()
+
+    flags = inside(ordered)
+    for i, f in enumerate(ordered):
+        parts.setdefault(local_day(f.t), [0.0, 0.0, 0.0, 0.0])
+        if i == 0:
+            continue
+        a = ordered[i - 1]
+        dt = f.t - a.t
+        dist = haversine_m(a.lat, a.lon, f.lat, f.lon)
+        totals = parts.setdefault(local_day(a.t), [0.0, 0.0, 0.0, 0.0])
+        totals[0] += dist
+        totals[1] += dt
+        plausible = dist == 0 or (dt > 0 and dist / dt * 3.6 <= quality.max_speed_kmh)
+        if flags[i - 1] and flags[i] and plausible:
+            totals[2] += dist
+            if dt <= quality.gap_s:
+                totals[3] += dt
+    return PatrolDays(
+        patrol_id=patrol.patrol_id,
+        started_at=patrol.started_at,
+        duration_s=patrol.duration_s,
+        days=tuple(DayPart(d, *parts[d]) for d in sorted(parts)),
+        last_fix_t=ordered[-1].t,
+    )
+
+
 def day_totals(
-    patrols: Sequence[PatrolTrack],
+    patrols: Sequence[PatrolTrack | PatrolDays],
     inside: Inside,
     rule: PatrolRule,
     quality: QualityRules,
@@ -112,32 +174,15 @@ def day_totals(
 ) -> dict[date, DayTotals]:
     """Per local day: distance and time, all and inside the village; `valid` per the rule."""
     days: dict[date, DayTotals] = {}
-
-    def local_day(t: float) -> date:
-        return datetime.fromtimestamp(t, UTC).astimezone(tz).date()
-
     for patrol in patrols:
-        by_seq = {f.seq: f for f in patrol.fixes}
-        ordered = sorted(by_seq.values(), key=lambda f: (f.t, f.seq))
-        if not ordered:
-            continue
-        flags = inside(ordered)
-        for i, f in enumerate(ordered):
-            d = local_day(f.t)
-            days.setdefault(d, DayTotals(d))
-            if i == 0:
-                continue
-            a = ordered[i - 1]
-            dt = f.t - a.t
-            dist = haversine_m(a.lat, a.lon, f.lat, f.lon)
-            totals = days.setdefault(local_day(a.t), DayTotals(local_day(a.t)))
-            totals.distance_m += dist
-            totals.duration_s += dt
-            plausible = dist == 0 or (dt > 0 and dist / dt * 3.6 <= quality.max_speed_kmh)
-            if flags[i - 1] and flags[i] and plausible:
-                totals.inside_distance_m += dist
-                if dt <= quality.gap_s:
-                    totals.inside_duration_s += dt
+        if isinstance(patrol, PatrolTrack):
+            patrol = patrol_days(patrol, inside, quality, tz)
+        for part in patrol.days:
+            totals = days.setdefault(part.day, DayTotals(part.day))
+            totals.distance_m += part.distance_m
+            totals.duration_s += part.duration_s
+            totals.inside_distance_m += part.inside_distance_m
+            totals.inside_duration_s += part.inside_duration_s
     for totals in days.values():
         totals.valid = (
             totals.inside_distance_m >= rule.min_distance_m
@@ -160,7 +205,7 @@ def evaluate(
     ranger_id: str,
     village: str,
     rule: PatrolRule,
-    patrols: Sequence[PatrolTrack],
+    patrols: Sequence[PatrolTrack | PatrolDays],
     inside: Inside,
     quality: QualityRules,
     start: date,
@@ -168,7 +213,8 @@ def evaluate(
     tz: tzinfo,
     multiplier: Callable[[int, int], float] = lambda _y, _m: 1.0,
 ) -> RangerCompliance:
-    """Compliance of one ranger over local days start..end (both included)."""
+    """Compliance of one ranger over local days start..end (both included), from the patrols'
+    fixes or from their day summaries (`patrol_days`), which give the same answer."""
     if end < start:
         raise ValueError("end before start")
     all_days = day_totals(patrols, inside, rule, quality, tz)

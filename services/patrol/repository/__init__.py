@@ -6,7 +6,8 @@ Collections, each with ONE writer, because FerretDB v1 applies an update as read
 the whole document (two concurrent `$set`s on different fields of one document can lose one):
 `patrols` and their list copies (HTTP use cases: `patrols.py`, `lists.py`), `tracks` and
 `track_chunks` (the points consumer: `tracks.py`, `chunks.py`), `positions` (the points consumer:
-`positions.py`), `overdue` (the scan's claims: `overdue.py`).
+`positions.py`), `overdue` (the scan's claims: `overdue.py`), `patrol_days` (the compliance
+query's day summaries: `day_summaries.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.patrol.repository.chunks import CHUNKS
+from services.patrol.repository.day_summaries import DAYS, MongoDaySummaries
 from services.patrol.repository.documents import Document
 from services.patrol.repository.lists import ACTIVE, LISTS
 from services.patrol.repository.overdue import OVERDUE, MongoOverdue
@@ -34,15 +36,17 @@ INDEXES: dict[str, Sequence[IndexModel]] = {
     CHUNKS: [],
     TRACKS: [],
     OVERDUE: [],
+    DAYS: [],
 }
 
 
-class MongoPatrolStore(MongoPatrols, MongoTracks, MongoPositions, MongoOverdue):
+class MongoPatrolStore(MongoPatrols, MongoTracks, MongoDaySummaries, MongoPositions, MongoOverdue):
     """`PatrolStore` on one MongoDB database."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         MongoPatrols.__init__(self, db)
         MongoTracks.__init__(self, db)
+        MongoDaySummaries.__init__(self, db)
         MongoPositions.__init__(self, db)
         MongoOverdue.__init__(self, db)
 

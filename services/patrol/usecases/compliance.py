@@ -4,15 +4,17 @@ rule itself is `domain/compliance.py`."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.patrol.domain import compliance as rules
+from services.patrol.domain.patrol import Patrol
 from services.patrol.domain.track import duration_s
 from services.patrol.settings import PatrolSettings
-from services.patrol.store import PatrolStore
+from services.patrol.store import PatrolStore, StoredTrack
 from services.patrol.usecases.common import Access, Villages, local_zone, quality_rules
 from shared.clock import Clock
 from shared.errors import InvalidInput
@@ -55,6 +57,42 @@ class ComplianceQuery:
         self.tz = local_zone(settings)
         self.max_days = settings.patrol_compliance_max_days
 
+    def _basis(self, village: str) -> str:
+        """What a patrol's day summary depends on besides its fixes: the village it is judged
+        against, that village's boundary, the quality rules and the calendar."""
+        boundary = self.org.unit(village).boundary
+        wkb = b"" if boundary is None else boundary.wkb
+        seen = f"{village}|{self.quality!r}|{self.tz!r}|".encode() + wkb
+        return hashlib.sha256(seen).hexdigest()[:20]
+
+    async def _days_of(
+        self, village: str, patrols: list[Patrol], heads: dict[str, StoredTrack]
+    ) -> list[rules.PatrolDays]:
+        """Each patrol's day summary: the kept one while its track is unchanged since, else
+        computed from its fixes (one patrol's fixes in memory at a time) and kept."""
+        basis = self._basis(village)
+        kept = await self.store.day_summaries([p.id for p in patrols if p.id in heads], basis)
+        out = []
+        for p in patrols:
+            started = p.started_at.timestamp()
+            head = heads.get(p.id)
+            summary = kept.get(p.id)
+            if head is None:
+                days = rules.PatrolDays(p.id, started, 0.0)
+            elif summary is not None and summary.revision == head.revision:
+                days = summary.days
+            else:
+                track = rules.PatrolTrack(p.id, started, 0.0, await self.store.fixes_of(p.id))
+                days = rules.patrol_days(
+                    track, self.villages.inside_of(village), self.quality, self.tz
+                )
+                await self.store.keep_day_summary(basis, head.revision, days)
+            ended = p.ended_at.timestamp() if p.ended_at else None
+            # Unfinished, a patrol lasts until its latest fix.
+            lasted = duration_s(started, ended if ended is not None else days.last_fix_t, None)
+            out.append(replace(days, duration_s=lasted))
+        return out
+
     def _target_multiplier(self, village: str) -> Callable[[int, int], float]:
         """× the policy's factor for a month in which a 禁火令/封山令 covers the village."""
         lat, lon = self.org.unit(village).point
@@ -94,25 +132,19 @@ class ComplianceQuery:
             started_to=hi,
             limit=None,  # every patrol of the period: bounded by the period, not the history
         )
-        by_ranger: dict[str, list[rules.PatrolTrack]] = {r.id: [] for r in rangers}
-        for p in patrols:
-            fixes = await self.store.fixes_of(p.id)
-            started = p.started_at.timestamp()
-            ended = p.ended_at.timestamp() if p.ended_at else None
-            last = max(fixes, key=lambda f: f.t) if fixes else None
-            in_period = lo.timestamp() <= started < hi.timestamp() or any(
-                lo.timestamp() <= f.t < hi.timestamp() for f in fixes
-            )
-            if not in_period:
-                continue
-            by_ranger.setdefault(p.ranger_id, []).append(
-                rules.PatrolTrack(
-                    patrol_id=p.id,
-                    started_at=started,
-                    duration_s=duration_s(started, ended, last),
-                    fixes=fixes,
+        village_of = {r.id: r.unit for r in rangers}
+        heads = await self.store.track_heads([p.id for p in patrols])
+        by_ranger: dict[str, list[rules.PatrolDays]] = {r.id: [] for r in rangers}
+        for village in sorted({village_of[p.ranger_id] for p in patrols}):
+            of_village = [p for p in patrols if village_of[p.ranger_id] == village]
+            for p, days in zip(
+                of_village, await self._days_of(village, of_village, heads), strict=True
+            ):
+                in_period = lo.timestamp() <= days.started_at < hi.timestamp() or any(
+                    start <= part.day <= end for part in days.days
                 )
-            )
+                if in_period:
+                    by_ranger[p.ranger_id].append(days)
         reports = []
         for r in rangers:
             rule = self.org.village_rule(r.unit)

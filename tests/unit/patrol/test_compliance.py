@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, timedelta, timezone
 
-from services.patrol.domain.compliance import PatrolTrack, dekad_of, evaluate
+from services.patrol.domain.compliance import PatrolTrack, dekad_of, evaluate, patrol_days
 from services.patrol.domain.track import Fix, QualityRules, inside_boundary
 from shared.org import load_org
 from tests.unit.patrol.tracks import MARCH_EXPECTED, day_track, march_plan
@@ -98,3 +98,29 @@ def test_day_boundaries_are_local_time() -> None:
 
 def test_dekads() -> None:
     assert [dekad_of(d) for d in (1, 10, 11, 20, 21, 31)] == [1, 1, 2, 2, 3, 3]
+
+
+def test_day_summaries_of_the_patrols_give_the_same_compliance_as_their_fixes() -> None:
+    patrols = [to_track(f"p{d}", day_track(2026, 3, d, kind)) for d, kind in march_plan()]
+    # A patrol over local midnight splits between two days.
+    late = day_track(2026, 3, 30, "valid")
+    shifted = [{**p, "t": p["t"] + timedelta(hours=15, minutes=30)} for p in late]
+    patrols.append(to_track("p-night", shifted))
+    summaries = [patrol_days(p, INSIDE, QUALITY, CST) for p in patrols]
+    assert len(summaries[-1].days) == 2
+    common = dict(ranger_id="r", village=VILLAGE, rule=RULE, inside=INSIDE, quality=QUALITY)
+    period = dict(start=date(2026, 3, 1), end=date(2026, 3, 31), tz=CST)
+    from_fixes = evaluate(patrols=patrols, **common, **period)  # type: ignore[arg-type]
+    from_days = evaluate(patrols=summaries, **common, **period)  # type: ignore[arg-type]
+    assert from_days.valid_days == from_fixes.valid_days
+    assert from_days.shortfalls == from_fixes.shortfalls
+    assert from_days.months == from_fixes.months
+    for a, b in zip(from_days.days, from_fixes.days, strict=True):
+        assert a.day == b.day and a.valid == b.valid
+        assert abs(a.inside_distance_m - b.inside_distance_m) < 1e-6
+        assert abs(a.inside_duration_s - b.inside_duration_s) < 1e-6
+
+
+def test_a_patrol_without_fixes_has_no_day_and_no_latest_fix() -> None:
+    empty = patrol_days(PatrolTrack("p0", 1_000.0, 0.0, []), INSIDE, QUALITY, CST)
+    assert empty.days == () and empty.last_fix_t is None

@@ -111,3 +111,72 @@ async def test_a_month_of_patrols_gives_the_hand_worked_compliance(patrols: Patr
         await patrols.use.compliance.compliance(
             rg, unit=None, start=date(2026, 3, 2), end=date(2026, 3, 1)
         )
+
+
+class CountingFixes:
+    """Counts how many patrols' fixes a use case loads from the fake store."""
+
+    def __init__(self, patrols: Patrols) -> None:
+        self.loaded: list[str] = []
+        real = patrols.store.fixes_of
+
+        async def fixes_of(patrol_id: str) -> list:  # type: ignore[type-arg]
+            self.loaded.append(patrol_id)
+            return await real(patrol_id)
+
+        patrols.store.fixes_of = fixes_of  # type: ignore[method-assign]
+
+
+async def _march(patrols: Patrols) -> list[str]:
+    rg, pids = patrols.person(RANGER), []
+    for day, kind in march_plan():
+        track = day_track(2026, 3, day, kind)
+        pid = str(uuid.uuid4())
+        started = track[0]["t"]
+        patrols.clock.set(started + timedelta(hours=3))
+        await patrols.use.flows.start(rg, pid, started)
+        await patrols.send(RANGER, pid, points_of(track))
+        await patrols.use.flows.finish(rg, pid, started + timedelta(hours=3))
+        pids.append(pid)
+    patrols.clock.set(NOW.replace(month=4))
+    return pids
+
+
+async def test_compliance_reads_each_patrols_fixes_once_while_its_track_is_unchanged(
+    patrols: Patrols,
+) -> None:
+    pids = await _march(patrols)
+    counting = CountingFixes(patrols)
+    chief, month = patrols.person(TOWNSHIP_CHIEF), (date(2026, 3, 1), date(2026, 3, 31))
+    first = await patrols.use.compliance.compliance(
+        chief, unit=VILLAGE, start=month[0], end=month[1]
+    )
+    assert sorted(counting.loaded) == sorted(pids)
+    counting.loaded.clear()
+    again = await patrols.use.compliance.compliance(
+        chief, unit=VILLAGE, start=month[0], end=month[1]
+    )
+    assert counting.loaded == []
+    assert [r.result for r in again.rangers] == [r.result for r in first.rangers]
+
+
+async def test_compliance_counts_fixes_that_arrive_after_a_summary_was_kept(
+    patrols: Patrols,
+) -> None:
+    rg, chief = patrols.person(RANGER), patrols.person(TOWNSHIP_CHIEF)
+    track = day_track(2026, 3, 10, "valid")
+    started = track[0]["t"]
+    patrols.clock.set(started + timedelta(hours=3))
+    await patrols.use.flows.start(rg, "p-late", started)
+    half = len(track) // 3
+    await patrols.send(RANGER, "p-late", points_of(track[:half]))
+    day = date(2026, 3, 10)
+    before = await patrols.use.compliance.compliance(chief, unit=VILLAGE, start=day, end=day)
+    mine = {r.ranger.id: r.result for r in before.rangers}[RANGER]
+    assert mine.valid_days == 0
+    counting = CountingFixes(patrols)
+    await patrols.send(RANGER, "p-late", points_of(track[half:]))  # the phone was out of signal
+    after = await patrols.use.compliance.compliance(chief, unit=VILLAGE, start=day, end=day)
+    mine = {r.ranger.id: r.result for r in after.rangers}[RANGER]
+    assert counting.loaded == ["p-late"]
+    assert mine.valid_days == 1
