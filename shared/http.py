@@ -194,7 +194,9 @@ async def _too_large(send: Send, limit: int) -> None:
         [{"field": "body", "reason": f"at most {limit} bytes"}],
     )
     body["code"] = "too_large"
-    await JSONResponse(status_code=413, content=body)({"type": "http"}, _no_receive, send)
+    # `close`: the server then drops the connection instead of reading the rest of the body
+    answer = JSONResponse(status_code=413, content=body, headers={"Connection": "close"})
+    await answer({"type": "http"}, _no_receive, send)
 
 
 async def _no_receive() -> Message:
