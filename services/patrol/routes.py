@@ -27,6 +27,7 @@ from services.patrol.schemas import (
 )
 from services.patrol.usecases import PatrolUseCases
 from services.patrol.usecases.intake import PointIn
+from services.patrol.usecases.listing import PAGE_MAX
 from shared.auth import CurrentPerson
 
 router = APIRouter(prefix="/v1", tags=["patrol"])
@@ -184,12 +185,14 @@ async def list_patrols(
     unit: str | None = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_MAX,
+    cursor: Annotated[str | None, Query(max_length=400, description="a page's `next`")] = None,
 ) -> Any:
-    reads = await usecases.listings.patrols(
-        person, ranger_id=ranger_id, unit=unit, start=from_, end=to
+    page = await usecases.listings.patrols(
+        person, ranger_id=ranger_id, unit=unit, start=from_, end=to, limit=limit, cursor=cursor
     )
-    items = [PatrolOut.of(r) for r in reads]
-    return answer(PatrolList(items=items, count=len(items)))
+    items = [PatrolOut.of(r) for r in page.patrols]
+    return answer(PatrolList(items=items, count=len(items), next=page.next))
 
 
 @router.get(

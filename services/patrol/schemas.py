@@ -80,6 +80,9 @@ class PatrolOut(BaseModel):
 class PatrolList(BaseModel):
     items: list[PatrolOut]
     count: int
+    next: str | None = Field(
+        default=None, description="the cursor of the next page (`?cursor=`); null on the last"
+    )
 
 
 class LineString(BaseModel):

@@ -44,6 +44,15 @@ class Position:
     accuracy_m: float | None = None
 
 
+@dataclass(frozen=True)
+class ListMark:
+    """Where a page of a newest-first list ended: its last patrol's start and id. The next page
+    is the patrols listed after it (started earlier, or at the same time with a smaller id)."""
+
+    started_at: datetime
+    patrol_id: str
+
+
 class PatrolBook(Protocol):
     """Patrols as declared, and their lists (newest first: by `started_at`, then id)."""
 
@@ -69,9 +78,10 @@ class PatrolBook(Protocol):
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         limit: int | None = 500,
+        after: ListMark | None = None,
     ) -> list[Patrol]:
         """These rangers' patrols started in [from, to) (in `unit`, if given), newest first, at
-        most `limit` (None: all)."""
+        most `limit` (None: all), listed after `after` when given."""
         ...
 
     async def patrols_in(
@@ -81,8 +91,10 @@ class PatrolBook(Protocol):
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         limit: int | None = 500,
+        after: ListMark | None = None,
     ) -> list[Patrol]:
-        """Patrols of a village, township or district started in [from, to), newest first."""
+        """Patrols of a village, township or district started in [from, to), newest first,
+        listed after `after` when given."""
         ...
 
     async def open_patrols(self) -> list[Patrol]:

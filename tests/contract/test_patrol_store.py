@@ -16,7 +16,7 @@ from services.patrol.domain.patrol import FINISHED, Patrol
 from services.patrol.domain.track import Fix, QualityFlags, TrackSummary
 from services.patrol.repository import MongoPatrolStore
 from services.patrol.settings import PatrolSettings
-from services.patrol.store import KeptDays, PatrolStore, Position, StoredTrack
+from services.patrol.store import KeptDays, ListMark, PatrolStore, Position, StoredTrack
 from shared import db as dbmod
 from tests.fakes.patrol_store import InMemoryPatrolStore
 
@@ -133,6 +133,16 @@ async def test_a_rangers_and_a_units_patrols_over_a_period_come_newest_first(
     assert ids(await store.patrols_in(VILLAGES[0], **period)) == ["p-005", "p-003"]
     assert await store.patrols_of(["rg-a"], unit=VILLAGES[1]) == []
     assert ids(await store.patrols_of(["rg-a"], unit="500114")) == ["p-005", "p-003", "p-001"]
+
+
+async def test_a_list_goes_on_after_a_mark_in_newest_first_order(store: PatrolStore) -> None:
+    for n in range(1, 6):
+        await store.start(patrol(n, days=n // 2))  # p-002 and p-003 start at the same time
+    mark = ListMark(T0 + timedelta(days=1), "p-003")
+    assert ids(await store.patrols_in(VILLAGES[0], after=mark)) == ["p-002", "p-001"]
+    assert ids(await store.patrols_of(["rg-a"], after=mark, limit=1)) == ["p-002"]
+    top = ListMark(T0 + timedelta(days=2), "p-005")
+    assert ids(await store.patrols_in("500114", after=top, limit=2)) == ["p-004", "p-003"]
 
 
 async def test_fixes_and_the_track_they_make_are_stored_together(store: PatrolStore) -> None:

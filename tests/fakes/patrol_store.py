@@ -11,7 +11,8 @@ from datetime import datetime
 from services.patrol.domain.compliance import PatrolDays
 from services.patrol.domain.patrol import Patrol
 from services.patrol.domain.track import Fix
-from services.patrol.store import Announced, KeptDays, Position, StoredTrack
+from services.patrol.store import Announced, KeptDays, ListMark, Position, StoredTrack
+from shared.cursors import sort_time
 
 
 @dataclass
@@ -30,6 +31,13 @@ def _started_in(p: Patrol, started_from: datetime | None, started_to: datetime |
     return (started_from is None or p.started_at >= started_from) and (
         started_to is None or p.started_at < started_to
     )
+
+
+def _listed_after(p: Patrol, after: ListMark | None) -> bool:
+    """Below the mark in newest-first order, times compared to the millisecond as stored."""
+    if after is None:
+        return True
+    return (sort_time(p.started_at), p.id) < (sort_time(after.started_at), after.patrol_id)
 
 
 class InMemoryPatrolStore:
@@ -76,12 +84,15 @@ class InMemoryPatrolStore:
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         limit: int | None = 500,
+        after: ListMark | None = None,
     ) -> list[Patrol]:
         rangers = set(ranger_ids)
         found = [
             p
             for p in self.patrols.values()
-            if p.ranger_id in rangers and _started_in(p, started_from, started_to)
+            if p.ranger_id in rangers
+            and _started_in(p, started_from, started_to)
+            and _listed_after(p, after)
         ]
         return [p for p in _newest_first(found, limit) if unit is None or p.in_unit(unit)]
 
@@ -92,11 +103,14 @@ class InMemoryPatrolStore:
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         limit: int | None = 500,
+        after: ListMark | None = None,
     ) -> list[Patrol]:
         found = [
             p
             for p in self.patrols.values()
-            if p.in_unit(unit) and _started_in(p, started_from, started_to)
+            if p.in_unit(unit)
+            and _started_in(p, started_from, started_to)
+            and _listed_after(p, after)
         ]
         return _newest_first(found, limit)
 
@@ -120,9 +134,7 @@ class InMemoryPatrolStore:
         t = self.tracks.get(patrol_id)
         return t.summary.seq_ranges if t else ()
 
-    async def append_fixes(
-        self, patrol_id: str, fixes: Sequence[Fix], track: StoredTrack
-    ) -> None:
+    async def append_fixes(self, patrol_id: str, fixes: Sequence[Fix], track: StoredTrack) -> None:
         stored = self.fixes.setdefault(patrol_id, {})
         for f in fixes:
             stored[f.seq] = f
@@ -176,4 +188,3 @@ class InMemoryPatrolStore:
         claim = self.claims.get(patrol_id)
         if claim is not None and claim.token == token and not claim.published:
             del self.claims[patrol_id]
-

@@ -19,6 +19,7 @@ from typing import Any
 from pymongo import DESCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.patrol.store import ListMark
 from shared.cursors import sort_time
 
 Document = dict[str, Any]
@@ -71,11 +72,14 @@ class PatrolLists:
         started_from: datetime | None,
         started_to: datetime | None,
         limit: int | None,
+        after: ListMark | None = None,
     ) -> list[Document]:
         """The patrols under `prefix` started in [from, to), newest first, at most `limit`
-        (None: all of them)."""
+        (None: all of them), below `after`'s key when given."""
         low = prefix + (sort_time(started_from) if started_from else "")
         high = prefix + sort_time(started_to) if started_to else prefix[:-1] + END
+        if after is not None:
+            high = min(high, prefix + SEP.join((sort_time(after.started_at), after.patrol_id)))
         found = self.db[LISTS].find({"_id": {"$gte": low, "$lt": high}})
         rows = await found.sort("_id", DESCENDING).limit(limit or 0).to_list()
         return [as_patrol(r) for r in rows]

@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from services.patrol.domain.patrol import FINISHED, Patrol
 from services.patrol.repository.documents import Document, patrol_from_doc, patrol_to_doc
 from services.patrol.repository.lists import PatrolLists, newest_first, ranger_prefix, unit_prefix
-from services.patrol.store import Announced
+from services.patrol.store import Announced, ListMark
 
 PATROLS = "patrols"
 _FLAGS: dict[Announced, str] = {"started": "started_published", "finished": "finished_published"}
@@ -74,11 +74,16 @@ class MongoPatrols:
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         limit: int | None = 500,
+        after: ListMark | None = None,
     ) -> list[Patrol]:
         parts = await asyncio.gather(
             *(
                 self.lists.between(
-                    ranger_prefix(r), started_from=started_from, started_to=started_to, limit=limit
+                    ranger_prefix(r),
+                    started_from=started_from,
+                    started_to=started_to,
+                    limit=limit,
+                    after=after,
                 )
                 for r in dict.fromkeys(ranger_ids)
             )
@@ -93,9 +98,14 @@ class MongoPatrols:
         started_from: datetime | None = None,
         started_to: datetime | None = None,
         limit: int | None = 500,
+        after: ListMark | None = None,
     ) -> list[Patrol]:
         docs = await self.lists.between(
-            unit_prefix(unit), started_from=started_from, started_to=started_to, limit=limit
+            unit_prefix(unit),
+            started_from=started_from,
+            started_to=started_to,
+            limit=limit,
+            after=after,
         )
         return [patrol_from_doc(d) for d in docs]
 

@@ -125,3 +125,27 @@ async def test_each_bad_input_is_a_4xx_naming_the_field_and_stores_nothing(
             f"/v1/patrols/{pid}/points", json={"points": good}, headers={"Authorization": auth}
         )
         assert r.status_code == 202
+
+
+async def test_patrol_lists_page_by_cursor_and_a_made_up_cursor_is_a_422_naming_it(
+    patrol_settings: Callable[..., Any], token: Callable[[str], str]
+) -> None:
+    auth, chief = token(RANGER), token("vc-500114001001")
+    async with running(patrol_settings()) as srv:
+        c = srv.client
+        made = [str(uuid.uuid4()) for _ in range(3)]
+        for i, pid in enumerate(made):
+            assert (await start_patrol(c, auth, pid, hours_ago(3 - i))).status_code == 201
+        seen, url = [], "/v1/patrols?limit=2"
+        while True:
+            r = await c.get(url, headers={"Authorization": chief})
+            assert r.status_code == 200
+            seen += [p["id"] for p in r.json()["items"]]
+            if r.json()["next"] is None:
+                break
+            url = f"/v1/patrols?limit=2&cursor={r.json()['next']}"
+        assert seen == made[::-1]
+        r = await c.get("/v1/patrols?cursor=bm90LWEta2V5", headers={"Authorization": chief})
+        assert r.status_code == 422 and _fields(r) == ["cursor"]
+        whole = await c.get("/v1/patrols", headers={"Authorization": chief})
+        assert whole.json()["count"] == 3 and whole.json()["next"] is None

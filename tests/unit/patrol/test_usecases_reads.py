@@ -57,7 +57,7 @@ async def test_a_ranger_lists_their_own_patrols_and_a_chief_the_units_newest_fir
         found = await listings.patrols(
             patrols.person(person), ranger_id=ranger_id, unit=unit, start=start, end=None
         )
-        return [r.patrol.id for r in found]
+        return [r.patrol.id for r in found.patrols]
 
     assert await ids(RANGER) == ["p-2", "p-0"]
     assert await ids(RANGER, ranger_id=RANGER_2) == []
@@ -180,3 +180,38 @@ async def test_compliance_counts_fixes_that_arrive_after_a_summary_was_kept(
     mine = {r.ranger.id: r.result for r in after.rangers}[RANGER]
     assert counting.loaded == ["p-late"]
     assert mine.valid_days == 1
+
+
+async def test_a_patrol_list_pages_with_cursors_and_refuses_another_lists_cursor(
+    patrols: Patrols,
+) -> None:
+    rg = patrols.person(RANGER)
+    for i in range(5):
+        await patrols.use.flows.start(rg, f"p-{i}", START + timedelta(minutes=i))
+    chief, listings = patrols.person(VILLAGE_CHIEF), patrols.use.listings
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await listings.patrols(
+            chief, ranger_id=None, unit=None, start=None, end=None, limit=2, cursor=cursor
+        )
+        seen += [r.patrol.id for r in page.patrols]
+        pages += 1
+        if page.next is None:
+            break
+        cursor = page.next
+        # A patrol started meanwhile is at the top, not in the middle of the pages.
+        await patrols.use.flows.start(rg, f"new-{pages}", START + timedelta(minutes=10 + pages))
+    assert seen == ["p-4", "p-3", "p-2", "p-1", "p-0"] and pages == 3
+    mine = await listings.patrols(
+        rg, ranger_id=None, unit=None, start=None, end=None, limit=1, cursor=None
+    )
+    assert mine.next is not None
+    with pytest.raises(InvalidInput) as refused:
+        await listings.patrols(
+            chief, ranger_id=None, unit=None, start=None, end=None, limit=2, cursor=mine.next
+        )
+    assert refused.value.field == "cursor"
+    with pytest.raises(InvalidInput):
+        await listings.patrols(
+            chief, ranger_id=None, unit=None, start=None, end=None, limit=2, cursor="!!not-one"
+        )
