@@ -34,6 +34,11 @@ class Change:
         return change_id_of(self.incident.id, self.base)
 
 
+class Unstorable(Exception):
+    """The store refused a change for good (not a connection, timeout or busy fault): trying it
+    again will never store it."""
+
+
 @dataclass(frozen=True)
 class PendingChange:
     """A change still in the outbox: its events were not known to be published."""
@@ -131,7 +136,12 @@ class Outbox(Protocol):
 
     async def replay(self, change: PendingChange) -> bool:
         """Store a committed change's incident unless a later version is stored; True if it was
-        written."""
+        written. Unstorable when the store refuses it for good; a store away raises as it is."""
+        ...
+
+    async def set_aside(self, change: PendingChange, *, error: str, at: datetime) -> None:
+        """Keep an unstorable change apart, with the error, out of the outbox, and release its
+        claim, so the incident takes later changes from the version still stored."""
         ...
 
     async def sweep_claims(self, *, before: datetime) -> int:

@@ -10,7 +10,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.incidents.domain.incident import Incident, ReportFacts, Status
-from services.incidents.store import CellEntry, Change, IncidentPage, PendingChange, Position
+from services.incidents.store import (
+    CellEntry,
+    Change,
+    IncidentPage,
+    PendingChange,
+    Position,
+    Unstorable,
+)
 from shared.cursors import decode_cursor, encode_cursor, sort_time
 
 LEVELS = ("village", "township", "district")
@@ -43,6 +50,8 @@ class InMemoryIncidentStore:
         self.stored_reports: dict[str, ReportFacts] = {}
         self.links: dict[str, str] = {}
         self.positions: dict[str, Position] = {}
+        self.set_aside_changes: dict[str, tuple[PendingChange, str, datetime]] = {}
+        self.refused: set[str] = set()  # change ids the store refuses for good (`refuse`)
 
     # --- incidents ------------------------------------------------------------------------------
 
@@ -146,8 +155,21 @@ class InMemoryIncidentStore:
         current = self.incidents.get(change.incident_id)
         if current is not None and current.version > change.base:
             return False
+        if change.change_id in self.refused:
+            raise Unstorable("the store refused the document")
         self._write(change.incident, change.timer_at)
         return True
+
+    async def set_aside(self, change: PendingChange, *, error: str, at: datetime) -> None:
+        self.set_aside_changes[change.change_id] = (change, error, at)
+        self.claims.pop(change.change_id, None)
+        self.outbox.pop(change.change_id, None)
+
+    def refuse(self, change: Change, *, at: datetime) -> None:
+        """A change claimed whose document the store will never take (a writer's write of it
+        failed, and so will every replay)."""
+        self.crash_after_commit(change, at=at)
+        self.refused.add(change.change_id)
 
     async def sweep_claims(self, *, before: datetime) -> int:
         old = [cid for cid, at in self.claims.items() if at <= before]

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 REPORTS = "reports"
 REPORT_LINKS = "report_links"  # report id → incident id (insert-only: cheap on FerretDB)
 OUTBOX = "incident_outbox"  # staged changes not yet published (small: in-flight only)
+SET_ASIDE = "outbox_set_aside"  # changes the store refused for good, with the error
 CELLS = "merge_cells"  # grid cells → open incidents in them (hash-sharded like incidents)
 POSITIONS = "ranger_positions"  # latest position per ranger (from patrol.position_updated)
 DEFAULT_SHARDS = 16
@@ -63,6 +64,7 @@ def indexes_for(shards: int = DEFAULT_SHARDS) -> dict[str, Sequence[IndexModel]]
         REPORTS: [IndexModel([("reporter_id", ASCENDING)])],
         POSITIONS: [IndexModel([("on_patrol", ASCENDING)])],
         OUTBOX: [IndexModel([("at", ASCENDING)])],
+        SET_ASIDE: [],
         CHANGES: [IndexModel([("at", ASCENDING)])],
         REPORT_LINKS: [],  # no index: made at start-up, not by the first report
         LISTS: [],  # read by `_id` range only (repository/lists.py)
@@ -238,6 +240,24 @@ class IncidentsRepository:
         # One delete for the lot: one round trip to the store's single writer, not one per change.
         query = {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}
         await busy_retry(lambda: self.db[OUTBOX].delete_many(query))
+
+    async def set_aside(self, change_id: str, *, error: str, at: datetime) -> None:
+        """Move a staged change the store refused for good to SET_ASIDE (packed as staged, with
+        the error) and release its claim. The copy is written first: a crash after it leaves the
+        change unclaimed in the outbox, which the relay drops."""
+        record = await self.db[OUTBOX].find_one({"_id": change_id})
+        if record is not None:
+            record.update({"error": error, "set_aside_at": at})
+            try:
+                await busy_retry(lambda: self.db[SET_ASIDE].insert_one(record))
+            except DuplicateKeyError:
+                pass  # set aside before, by an earlier try of this call
+        await busy_retry(lambda: self.db[CHANGES].delete_one({"_id": change_id}))
+        await busy_retry(lambda: self.db[OUTBOX].delete_one({"_id": change_id}))
+
+    async def set_aside_changes(self) -> list[Document]:
+        """The changes set aside, each with its error (for an operator and for tests)."""
+        return await self.db[SET_ASIDE].find({}).to_list()
 
     async def pending_changes(self, *, before: datetime, limit: int) -> list[Document]:
         """Staged changes older than `before`, oldest first, each with its `doc` and `events`

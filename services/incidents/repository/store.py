@@ -9,7 +9,15 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+import bson
 from pydantic import ValidationError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
 
 from services.incidents.domain.incident import Incident, ReportFacts, Status
 from services.incidents.repository import IncidentsRepository
@@ -27,7 +35,9 @@ from services.incidents.store import (
     IncidentPage,
     PendingChange,
     Position,
+    Unstorable,
 )
+from shared.db import is_store_busy
 from shared.events import Event, parse_event
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,31 @@ def _events(raw: Sequence[dict[str, object]], change_id: str) -> tuple[Event, ..
         except (ValidationError, ValueError):
             log.error("unpublishable event in change %s", change_id)
     return tuple(out)
+
+
+# Server answers of a store shutting down, stepping down or out of time: it will take the write
+# once it is back (HostUnreachable, HostNotFound, ExceededTimeLimit, MaxTimeMSExpired,
+# NetworkTimeout, ShutdownInProgress, PrimarySteppedDown, NotWritablePrimary,
+# InterruptedAtShutdown, InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk,
+# NotPrimaryOrSecondary).
+TRANSIENT_CODES = frozenset({6, 7, 50, 89, 91, 189, 262, 10107, 11600, 11602, 13435, 13436})
+
+
+def is_store_away(exc: BaseException) -> bool:
+    """A fault of the store, not of the change: a connection, a timeout, a busy or restarting
+    server. Such a change is tried again; anything else the store answers is for good."""
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
+        return True  # ConnectionFailure covers AutoReconnect, NetworkTimeout, server selection
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, PyMongoError) and (
+        exc.has_error_label("RetryableWriteError")
+        or exc.has_error_label("TransientTransactionError")
+    ):
+        return True
+    if isinstance(exc, OperationFailure) and exc.code in TRANSIENT_CODES:
+        return True
+    return is_store_busy(exc)
 
 
 class MongoIncidentStore:
@@ -126,8 +161,16 @@ class MongoIncidentStore:
         current = await self.docs.get_incident(change.incident_id)
         if current is not None and current.get("version", 0) > change.base:
             return False
-        await self.docs.apply(to_doc(change.incident, change.timer_at))
+        try:
+            await self.docs.apply(to_doc(change.incident, change.timer_at))
+        except (PyMongoError, bson.errors.BSONError, RecursionError, ValueError) as exc:
+            if is_store_away(exc):
+                raise
+            raise Unstorable(f"{type(exc).__name__}: {exc}"[:4000]) from exc
         return True
+
+    async def set_aside(self, change: PendingChange, *, error: str, at: datetime) -> None:
+        await self.docs.set_aside(change.change_id, error=error, at=at)
 
     async def sweep_claims(self, *, before: datetime) -> int:
         return await self.docs.sweep_changes(before=before)

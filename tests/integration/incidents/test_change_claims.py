@@ -200,3 +200,48 @@ async def test_a_staged_change_is_stored_packed_and_read_back_whole(
         assert "change" not in pending
     finally:
         await client.close()
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """A value nested `depth` deep: past what the store's JSON accepts in one document."""
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_relay_sets_aside_a_change_the_store_refuses_and_goes_on(
+    settings_for: Callable[..., Any],
+) -> None:
+    """A claimed change whose document the store refuses (nested past its depth limit, staged
+    straight through the adapter, past the edge's check): set aside with the error, its claim
+    released; the change behind it is relayed and the incident takes its next change."""
+    s: IncidentsSettings = settings_for(IncidentsSettings, relay_grace_s=0.1)
+    async with relay_setup(s) as (repo, service):
+        from tests.unit.incidents.conftest import opened, report
+
+        now = datetime.now(UTC)
+        base = opened(report("fire"), Policy(), now=now).model_copy(update={"version": 1})
+        stuck, other = (base.model_copy(update={"id": i}) for i in ("inc-deep", "inc-next"))
+        for incident in (stuck, other):
+            await repo.apply(to_doc(incident, None))
+        deep = stuck.model_copy(update={"details": nested(400), "version": 2})
+        fine = other.model_copy(update={"escalation_level": 1, "version": 2})
+        for n, change in enumerate((deep, fine)):
+            at = now - timedelta(seconds=2 - n)  # the refused one first, oldest
+            assert await repo.stage(f"{change.id}:1", doc=to_doc(change, None), events=[], at=at)
+            assert await repo.claim(f"{change.id}:1", at=at)
+
+        assert await service.relay.relay() == 1
+        [aside] = await repo.set_aside_changes()
+        assert aside["_id"] == "inc-deep:1" and aside["error"]
+        assert await repo.pending_changes(before=datetime.now(UTC), limit=10) == []
+        relayed = await repo.get_incident("inc-next")
+        assert relayed is not None and relayed["escalation_level"] == 1
+        kept = await repo.get_incident("inc-deep")
+        assert kept is not None and kept["version"] == 1
+        # The claim of version 1 is released: a live writer changes the incident again.
+        again = to_doc(stuck.model_copy(update={"escalation_level": 1, "version": 2}), None)
+        assert await repo.commit(base_version=1, doc=again, events=[], at=now) == "inc-deep:1"
+        stored = await repo.get_incident("inc-deep")
+        assert stored is not None and stored["escalation_level"] == 1
