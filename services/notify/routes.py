@@ -273,6 +273,27 @@ class WebhookIn(BaseModel):
         return value
 
 
+class WebhookPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool = Field(description="false: no new deliveries until enabled again")
+
+
+class SecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr | None = Field(
+        default=None, description="the new HMAC key; omitted: the server mints one"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("secret must not be empty")
+        return value
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -367,6 +388,58 @@ async def get_webhook(
         subscriptions=store.subscriptions, org=org, person=person, webhook_id=webhook_id
     )
     return _webhook_view(webhook)
+
+
+@router.patch(
+    "/webhooks/{webhook_id}",
+    summary="Disable or enable a subscription (hq, admin)",
+    response_model=schemas.WebhookOut,
+)
+async def patch_webhook(
+    person: CurrentPerson, store: Store, org: Org, webhook_id: str, body: WebhookPatch
+) -> dict[str, Any]:
+    webhook = await subscription_cases.set_active(
+        subscriptions=store.subscriptions,
+        org=org,
+        person=person,
+        webhook_id=webhook_id,
+        active=body.active,
+    )
+    return _webhook_view(webhook)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/secret",
+    summary="Rotate a subscription's secret (hq, admin); a minted one is shown once",
+    response_model=schemas.SecretOut,
+)
+async def rotate_webhook_secret(
+    person: CurrentPerson,
+    store: Store,
+    org: Org,
+    webhook_id: str,
+    body: SecretIn | None = None,
+) -> dict[str, Any]:
+    given = body.secret.get_secret_value() if body is not None and body.secret else None
+    new = await subscription_cases.rotate_secret(
+        subscriptions=store.subscriptions,
+        org=org,
+        person=person,
+        webhook_id=webhook_id,
+        secret=given,
+    )
+    return {"id": webhook_id, "secret": None if given is not None else new}
+
+
+@router.delete(
+    "/webhooks/{webhook_id}",
+    status_code=204,
+    summary="Delete a subscription (hq, admin)",
+)
+async def delete_webhook(person: CurrentPerson, store: Store, org: Org, webhook_id: str) -> None:
+    await subscription_cases.delete(
+        subscriptions=store.subscriptions, org=org, person=person, webhook_id=webhook_id
+    )
 
 
 @router.get(

@@ -92,6 +92,13 @@ class WebhooksOut(Out):
     webhooks: list[WebhookOut]
 
 
+class SecretOut(Out):
+    id: str
+    secret: str | None = Field(
+        description="the minted secret, shown this once; null when the caller gave it"
+    )
+
+
 class TryOut(Out):
     attempt: int
     at: str | None

@@ -117,6 +117,16 @@ class Subscriptions(Protocol):
         """The subscriptions owned by these units, oldest first."""
         ...
 
+    async def remove(self, subscription_id: str) -> bool:
+        """Forgets the subscription; False if there was none."""
+        ...
+
+    async def update(
+        self, subscription_id: str, *, active: bool | None = None, secret: str | None = None
+    ) -> Webhook | None:
+        """Sets what is given and returns the subscription as it now stands (None: no such)."""
+        ...
+
 
 class Deliveries(Protocol):
     async def add(self, deliveries: Sequence[Delivery]) -> set[str]:

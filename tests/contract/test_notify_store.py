@@ -261,6 +261,23 @@ async def test_subscriptions_are_kept_with_their_secret_and_listed_by_unit_oldes
     assert [w.id for w in listed] == ["s1", "s2", "s3"]
 
 
+async def test_a_subscription_is_disabled_given_a_new_secret_and_removed(
+    store: NotifyStore,
+) -> None:
+    await store.subscriptions.add(webhook("s1", n=1))
+    assert [w.id for w in await store.subscriptions.active()] == ["s1"]
+    off = await store.subscriptions.update("s1", active=False)
+    assert off is not None and not off.active and off.secret == "s3cret"
+    assert await store.subscriptions.active() == []
+    rotated = await store.subscriptions.update("s1", secret="n3w")
+    assert rotated is not None and rotated.secret == "n3w" and not rotated.active
+    assert await store.subscriptions.get("s1") == rotated
+    assert await store.subscriptions.update("nope", active=True) is None
+    assert await store.subscriptions.remove("s1") is True
+    assert await store.subscriptions.get("s1") is None
+    assert await store.subscriptions.remove("s1") is False
+
+
 # ---- deliveries -----------------------------------------------------------------------------
 def delivery(did: str, seq: int, sub: str = "s1", prev: str | None = None) -> Delivery:
     return Delivery(

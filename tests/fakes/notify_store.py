@@ -151,6 +151,23 @@ class FakeSubscriptions:
         found = [w for w in self.webhooks.values() if w.rule.unit in set(units)]
         return sorted(found, key=lambda w: w.created_at)
 
+    async def remove(self, subscription_id: str) -> bool:
+        return self.webhooks.pop(subscription_id, None) is not None
+
+    async def update(
+        self, subscription_id: str, *, active: bool | None = None, secret: str | None = None
+    ) -> Webhook | None:
+        found = self.webhooks.get(subscription_id)
+        if found is None:
+            return None
+        found = replace(
+            found,
+            active=found.active if active is None else active,
+            secret=found.secret if secret is None else secret,
+        )
+        self.webhooks[subscription_id] = found
+        return found
+
 
 def _log_key(d: Delivery) -> str:
     return f"{d.subscription_id}|{d.seq:012d}|{d.id}"

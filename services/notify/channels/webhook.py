@@ -1,5 +1,6 @@
 """The webhook channel for HQ (森防指): one signed JSON POST per try, `X-Hulin-Signature` an
-HMAC-SHA256 over the exact body. What is sent when, and what a try's answer means, is the
+HMAC-SHA256 over the exact body, and `X-Hulin-Signature-256` one over `X-Hulin-Timestamp` + "." +
+body (docs/webhooks.md). What is sent when, and what a try's answer means, is the
 dispatch use case's (usecases/webhook_dispatch.py); this never stores anything and never logs the
 secret."""
 
@@ -40,9 +41,12 @@ class HttpSender:
         event_type: str,
         attempt: int,
     ) -> Sent:
+        timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
             "X-Hulin-Signature": webhooks.sign(secret, body),
+            "X-Hulin-Timestamp": str(timestamp),
+            "X-Hulin-Signature-256": webhooks.sign_timestamped(secret, timestamp, body),
             "X-Hulin-Delivery": delivery_id,
             "X-Hulin-Event": event_type,
             "X-Hulin-Attempt": str(attempt),

@@ -30,6 +30,8 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
 )
 MAX_LEVEL = 3
 SIGNATURE_PREFIX = "sha256="
+TIMESTAMPED_PREFIX = "v1="
+REPLAY_WINDOW_S = 300.0  # what a receiver should accept between the timestamp and its clock
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,30 @@ def sign(secret: str, body: bytes) -> str:
 def verify(secret: str, body: bytes, header: str) -> bool:
     """What a receiver does: constant-time comparison of the signature header."""
     return hmac.compare_digest(sign(secret, body), header)
+
+
+def sign_timestamped(secret: str, timestamp: int, body: bytes) -> str:
+    """`v1=<hex HMAC-SHA256 of "<timestamp>.<body>">` (the `X-Hulin-Signature-256` header):
+    the timestamp is signed with the body, so a captured delivery cannot be replayed later."""
+    signed = str(timestamp).encode("ascii") + b"." + body
+    return TIMESTAMPED_PREFIX + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def verify_timestamped(
+    secret: str,
+    body: bytes,
+    *,
+    timestamp: str,
+    header: str,
+    now: float,
+    window_s: float = REPLAY_WINDOW_S,
+) -> bool:
+    """What a receiver does with the timestamped scheme: the timestamp within `window_s` of its
+    own clock, and a constant-time comparison of the signature."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - ts) > window_s:
+        return False
+    return hmac.compare_digest(sign_timestamped(secret, ts, body), header)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.domain.webhooks import Subscription
@@ -83,3 +83,24 @@ class MongoSubscriptions:
             self.db[WEBHOOKS].find({"unit": {"$in": list(units)}}).sort("created_at", ASCENDING)
         )
         return [from_doc(d) async for d in cursor]
+
+    async def remove(self, subscription_id: str) -> bool:
+        result = await self.db[WEBHOOKS].delete_one({"_id": subscription_id})
+        self._active = None
+        return result.deleted_count == 1
+
+    async def update(
+        self, subscription_id: str, *, active: bool | None = None, secret: str | None = None
+    ) -> Webhook | None:
+        changes: dict[str, Any] = {}
+        if active is not None:
+            changes["active"] = active
+        if secret is not None:
+            changes["secret"] = secret
+        if not changes:
+            return await self.get(subscription_id)
+        doc = await self.db[WEBHOOKS].find_one_and_update(
+            {"_id": subscription_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+        self._active = None
+        return from_doc(doc) if doc is not None else None

@@ -1,9 +1,11 @@
-"""HQ's webhook subscriptions: subscribe, list and read those in one's scope, and a
-subscription's delivery log. For hq and admin only; another unit's subscription is answered as
-absent. The secret goes into the store and never comes back out of here."""
+"""HQ's webhook subscriptions: subscribe, list and read those in one's scope, disable or enable,
+rotate the secret, delete, and a subscription's delivery log. For hq and admin only; another
+unit's subscription is answered as absent. The secret goes into the store and never comes back
+out of here (except a minted one, handed to the caller once)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 
@@ -69,6 +71,48 @@ async def own(
     if webhook is None or not org.in_subtree(person.unit, webhook.rule.unit):
         raise NotFound("webhook not found", field="webhook_id")
     return webhook
+
+
+async def set_active(
+    *,
+    subscriptions: Subscriptions,
+    org: OrgDirectory,
+    person: Person,
+    webhook_id: str,
+    active: bool,
+) -> Webhook:
+    """A disabled subscription gets no new deliveries; its open ones are given up at their try."""
+    await own(subscriptions=subscriptions, org=org, person=person, webhook_id=webhook_id)
+    found = await subscriptions.update(webhook_id, active=active)
+    if found is None:
+        raise NotFound("webhook not found", field="webhook_id")
+    return found
+
+
+async def rotate_secret(
+    *,
+    subscriptions: Subscriptions,
+    org: OrgDirectory,
+    person: Person,
+    webhook_id: str,
+    secret: str | None,
+) -> str:
+    """Signs every later try with the new secret (the one given, or one minted here) and returns
+    it: the caller shows a minted secret once."""
+    await own(subscriptions=subscriptions, org=org, person=person, webhook_id=webhook_id)
+    new = secret if secret is not None else secrets.token_urlsafe(32)
+    if await subscriptions.update(webhook_id, secret=new) is None:
+        raise NotFound("webhook not found", field="webhook_id")
+    return new
+
+
+async def delete(
+    *, subscriptions: Subscriptions, org: OrgDirectory, person: Person, webhook_id: str
+) -> None:
+    """Its open deliveries are given up at their next try (the subscription is gone)."""
+    await own(subscriptions=subscriptions, org=org, person=person, webhook_id=webhook_id)
+    if not await subscriptions.remove(webhook_id):
+        raise NotFound("webhook not found", field="webhook_id")
 
 
 async def delivery_log(

@@ -163,3 +163,39 @@ async def test_a_batch_handed_in_again_after_a_failed_store_names_the_same_prede
     assert first is not None and second is not None
     assert first.prev is None and second.prev == first.id
     assert n.queue.predecessor(first.order_key) == second.id
+
+
+async def test_disabled_or_deleted_webhooks_get_no_deliveries_and_a_new_secret_is_kept() -> None:
+    n = Notify()
+    hq = ORG.person(HQ)
+    assert hq is not None
+    kept, off, gone = await subscribe(n), await subscribe(n), await subscribe(n)
+    common = {"subscriptions": n.store.subscriptions, "org": ORG, "person": hq}
+    await subscriptions.set_active(**common, webhook_id=off.id, active=False)  # type: ignore[arg-type]
+    await subscriptions.delete(**common, webhook_id=gone.id)  # type: ignore[arg-type]
+    minted = await subscriptions.rotate_secret(
+        **common, webhook_id=kept.id, secret=None  # type: ignore[arg-type]
+    )
+    assert len(minted) >= 32
+    assert (await n.store.subscriptions.get(kept.id)).secret == minted  # type: ignore[union-attr]
+    assert await n.store.subscriptions.get(gone.id) is None
+    with pytest.raises(NotFound):
+        await subscriptions.delete(**common, webhook_id=gone.id)  # type: ignore[arg-type]
+
+    await n.chain.handle([opened(snapshot())])
+    await n.dispatcher.run_once()
+    assert await log_of(n, off) == [] and await log_of(n, gone) == []
+    assert await log_of(n, kept) == [("incident.opened", DELIVERED, 1)]
+
+
+async def test_someone_not_hq_cannot_manage_a_webhook() -> None:
+    n = Notify()
+    webhook = await subscribe(n)
+    chief = ORG.person(CHAIN[0])
+    assert chief is not None
+    with pytest.raises(NotFound):
+        await subscriptions.set_active(
+            subscriptions=n.store.subscriptions, org=ORG, person=chief,
+            webhook_id=webhook.id, active=False,
+        )
+    assert (await n.store.subscriptions.get(webhook.id)).active  # type: ignore[union-attr]
