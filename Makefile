@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_FLAGS ?=
 export HULIN_STATE_DIR ?= $(HOME)/.local/state/hulin
+# The services default to prod; this machine's stack, tests and benches ask for development mode
+# (the public JWT secret, the console's demo tokens), served on loopback only.
+export HULIN_ENV ?= dev
 
 .PHONY: help venv lock infra up down status test test-unit test-integration lint typecheck \
         bench bench-patrol bench-incidents bench-e2e bench-history abuse demo chaos chaos-cluster \

@@ -32,6 +32,10 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+# The benches run the services in development mode (the public secret their tokens are signed
+# with); the services themselves default to prod.
+os.environ.setdefault("HULIN_ENV", "dev")
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
 PY = sys.executable

@@ -9,6 +9,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${HULIN_STATE_DIR:-$HOME/.local/state/hulin}"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
+# The local stack is development mode, asked for here (the services default to prod); dev serves
+# on loopback only.
+export HULIN_ENV="${HULIN_ENV:-dev}"
 mkdir -p "$STATE/run" "$STATE/log"
 SERVICES=("patrol:${HULIN_PATROL_PORT:-8001}" "patrol-worker:${HULIN_PATROL_WORKER_PORT:-8011}"
   "incidents:${HULIN_INCIDENTS_PORT:-8002}" "notify:${HULIN_NOTIFY_PORT:-8003}")

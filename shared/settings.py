@@ -6,6 +6,7 @@ value explicitly. The default JWT secret is refused outside `env=dev`.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -16,12 +17,23 @@ DEV_JWT_SECRET = "hulin-dev-secret-change-me-0123456789"
 LOOPBACK_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     """Kafka, MongoDB, auth and file locations; one instance per process."""
 
     model_config = SettingsConfigDict(env_prefix="HULIN_", extra="ignore")
 
-    env: Literal["dev", "test", "prod"] = "dev"
+    # prod unless development is asked for (HULIN_ENV=dev: the Makefile, scripts and benches say
+    # so): the public JWT secret, the console's demo tokens and loopback CORS are dev's only.
+    env: Literal["dev", "test", "prod"] = "prod"
     service: str = "hulin"
     log_level: str = "INFO"
 
@@ -84,6 +96,13 @@ class Settings(BaseSettings):
         if self.jwt_algorithm == "RS256" and self.jwt_public_key_file is None:
             raise ValueError("HULIN_JWT_PUBLIC_KEY_FILE is required with HULIN_JWT_ALGORITHM=RS256")
         return self
+
+    def check_bind(self, host: str) -> None:
+        """Refuse to serve dev off this machine: its demo tokens mint any role for anyone."""
+        if self.env == "dev" and not _is_loopback(host):
+            raise ValueError(
+                f"HULIN_ENV=dev serves on loopback only, not {host!r} (set HULIN_HOST=127.0.0.1)"
+            )
 
     @property
     def database_name(self) -> str:

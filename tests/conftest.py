@@ -3,6 +3,7 @@ fresh topic prefix and database per test so tests never see each other's message
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,6 +15,10 @@ from shared.db import drop_databases
 from shared.kafka.admin import delete_topics_with_prefix
 from shared.settings import Settings
 from tests.support.infra import ensure_infra, unique_name
+
+# The services default to prod; the suite runs what it starts in development mode (test isolation
+# asks for env=test per test), also when pytest is run without make.
+os.environ.setdefault("HULIN_ENV", "dev")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,6 +9,7 @@ from shared.serve import run_service
 
 def main() -> None:
     settings = PatrolSettings()
+    settings.check_bind(settings.host)
     run_service(lambda: create_app(settings), host=settings.host, port=settings.port)
 
 

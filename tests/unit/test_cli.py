@@ -15,7 +15,7 @@ from shared.org import demo_org_path
 @pytest.fixture(autouse=True)
 def _demo_org(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HULIN_ORG_FILE", raising=False)
-    monkeypatch.delenv("HULIN_ENV", raising=False)
+    monkeypatch.setenv("HULIN_ENV", "dev")  # the services default to prod
 
 
 def _lines(out: str) -> list[dict[str, object]]:

@@ -59,3 +59,25 @@ def test_the_loopback_cors_default_does_not_survive_into_prod() -> None:
     assert prod.cors_origin_regex == ""
     chosen = Settings(env="prod", jwt_secret="s" * 40, cors_origin_regex=r"^https://hulin\.cn$")
     assert chosen.cors_origin_regex == r"^https://hulin\.cn$"
+
+
+def test_without_hulin_env_a_service_is_prod_and_refuses_the_public_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HULIN_ENV", raising=False)
+    monkeypatch.delenv("HULIN_JWT_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="HULIN_JWT_SECRET must be set"):
+        Settings()
+    configured = Settings(jwt_secret="a-real-secret-of-the-district-0123456789")
+    assert configured.env == "prod" and configured.cors_origin_regex == ""
+
+
+def test_development_mode_serves_on_loopback_only() -> None:
+    dev = Settings(env="dev")
+    for host in ("127.0.0.1", "::1", "[::1]", "localhost"):
+        dev.check_bind(host)
+    for host in ("0.0.0.0", "::", "10.0.0.5", "hulin.example.cn"):
+        with pytest.raises(ValueError, match="loopback only"):
+            dev.check_bind(host)
+    Settings(env="test").check_bind("0.0.0.0")
+    Settings(env="prod", jwt_secret="a-real-secret-of-the-district-0123456789").check_bind("::")
