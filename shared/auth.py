@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -115,12 +116,40 @@ def verified_claims(token: str, settings: Settings) -> dict[str, Any]:
     return claims
 
 
+class VerifiedTokens:
+    """Claims of tokens already verified, by the raw token, until the token expires: a flood of
+    one token costs a dict lookup instead of a signature check. Revocation is looked up on every
+    hit, so a token revoked after it was cached is refused at once. Bounded: the oldest go."""
+
+    def __init__(self, settings: Settings, *, max_size: int = 10_000) -> None:
+        self.settings = settings
+        self.max_size = max_size
+        self._claims: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """Like `verified_claims`, and raises the same `Unauthorized`."""
+        settings = self.settings
+        hit = self._claims.get(token)
+        if hit is not None and hit[0] > time.time():
+            jti = hit[1].get("jti")
+            if jti is not None and str(jti) in REVOKED.ids(settings.jwt_revoked_file):
+                del self._claims[token]
+                raise Unauthorized("token revoked", field="Authorization")
+            return hit[1]
+        claims = verified_claims(token, settings)
+        self._claims.pop(token, None)
+        self._claims[token] = (float(claims["exp"]) + settings.jwt_leeway_s, claims)
+        while len(self._claims) > self.max_size:
+            self._claims.popitem(last=False)
+        return claims
+
+
 def person_from_token(token: str, settings: Settings, org: OrgDirectory) -> Person:
     """The person a valid token names."""
-    return _person_named(verified_claims(token, settings), org)
+    return person_named(verified_claims(token, settings), org)
 
 
-def _person_named(claims: dict[str, Any], org: OrgDirectory) -> Person:
+def person_named(claims: dict[str, Any], org: OrgDirectory) -> Person:
     person = org.person(str(claims["sub"]))
     if person is None:
         raise Unauthorized("token names no person of the org directory", field="Authorization")
@@ -163,7 +192,7 @@ async def stream_person(request: Request) -> Person:
     claims = verified_claims(token, settings)
     # kept for the stream to end when the token does (`exp` is a required claim)
     request.state.token_expires_at = float(claims["exp"]) + settings.jwt_leeway_s
-    return _person_named(claims, org)
+    return person_named(claims, org)
 
 
 def token_expiry(request: Request) -> float | None:

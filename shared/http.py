@@ -68,6 +68,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _hulin_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HulinError)
+    return hulin_error_response(exc)
+
+
+def hulin_error_response(exc: HulinError) -> JSONResponse:
+    """A typed error's answer, whoever raises it (a route, or a gate before routing)."""
     errors = [{"field": exc.field, "reason": exc.message}] if exc.field else []
     if exc.errors:
         errors = list(exc.errors)
@@ -309,9 +314,13 @@ def _document_errors(app: FastAPI) -> None:
 
 
 def install_common(app: FastAPI, service: str) -> None:
-    """Health, readiness, metrics, error mapping, CORS and the request middleware."""
+    """Health, readiness, metrics, error mapping, CORS and the request middleware; the app's
+    `state.edge_gates` (if any) refuse before routing (`shared.edge`)."""
+    from shared.edge import EdgeGates  # edge answers with this module's error shape
+
     app.state.readiness = {}
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(EdgeGates)
     app.add_middleware(BrowserOriginsMiddleware)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -25,6 +25,17 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
+    def peek(self, key: str, per_minute: int) -> float | None:
+        """What `take` would answer now, spending nothing: an early gate refuses with it and
+        lets the one `take` of the request count it."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return None
+        rate = per_minute / 60.0
+        now = self.clock.now().timestamp()
+        tokens = min(float(per_minute), bucket.tokens + (now - bucket.at) * rate)
+        return None if tokens >= 1.0 else (1.0 - tokens) / rate
+
     def take(self, key: str, per_minute: int) -> float | None:
         now = self.clock.now().timestamp()
         rate = per_minute / 60.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
@@ -17,11 +18,29 @@ from services.incidents.repository.store import MongoIncidentStore
 from services.incidents.settings import IncidentsSettings
 from services.incidents.usecases import build_usecases
 from shared.clock import Clock, SystemClock
+from shared.edge import Gate
+from shared.errors import RateLimited
 from shared.http import install_common
 from shared.logging import configure_logging
-from shared.org import load_org
+from shared.org import Person, load_org
 from shared.policy import load_policy
 from shared.runtime import Periodic, Runtime
+
+
+def _reports_over_budget(state: Any, person: Person) -> RateLimited | None:
+    """The intake's own budget, looked at before the body is read; its `admit` still spends."""
+    usecases = getattr(state, "usecases", None)
+    if usecases is None:
+        return None
+    per_minute = state.policy.limits.reports_for(person.role.value)
+    wait = usecases.intake.limiter.peek(f"report|{person.id}", per_minute)
+    if wait is None:
+        return None
+    return RateLimited(
+        f"at most {per_minute} reports a minute for a {person.role.value}; retry in {wait:.0f} s",
+        retry_after_s=wait,
+        field="id",
+    )
 
 
 def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -79,6 +98,7 @@ def create_app(settings: IncidentsSettings | None = None, *, clock: Clock | None
     app.state.policy = policy
     # a FIRMS file may be larger than any other body (413 past it, before it is read)
     app.state.body_limits = {"/v1/hotspots": settings.max_hotspot_bytes}
+    app.state.edge_gates = {("POST", "/v1/reports"): Gate(_reports_over_budget)}
     install_common(app, settings.service)
     app.include_router(routes.router)
     return app

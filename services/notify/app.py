@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -24,10 +25,12 @@ from services.notify.usecases.chain import ChainNotifications, rules_from
 from services.notify.usecases.webhook_dispatch import DispatchRules, WebhookDispatcher
 from services.notify.usecases.webhook_outbox import WebhookOutbox
 from shared.clock import Clock, SystemClock
+from shared.edge import Gate
+from shared.errors import RateLimited
 from shared.http import install_common
 from shared.kafka import Publisher
 from shared.logging import configure_logging
-from shared.org import OrgDirectory, load_org
+from shared.org import OrgDirectory, Person, load_org
 from shared.policy import Policy, load_policy
 from shared.runtime import Periodic, Runtime
 
@@ -62,6 +65,19 @@ def chain_notifications(
         producer=settings.service,
         outbox=outbox,
         live=live,
+    )
+
+
+def _streams_at_cap(state: Any, person: Person) -> RateLimited | None:
+    """The stream cap, looked at before routing; `alerts.watch` still checks it."""
+    hub: AlertHub | None = getattr(state, "hub", None)
+    cap = state.policy.limits.streams_per_person
+    if hub is None or hub.streams_of(person.id) < cap:
+        return None
+    return RateLimited(
+        f"at most {cap} live streams at once; close one first",
+        retry_after_s=30.0,
+        field="Authorization",
     )
 
 
@@ -142,6 +158,9 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
     app.state.policy = policy
     app.state.catalog = catalog
     app.state.clock = clock
+    app.state.edge_gates = {
+        ("GET", "/v1/alerts/stream"): Gate(_streams_at_cap, query_token=True)
+    }
     install_common(app, settings.service)
     app.include_router(routes.router)
     app.include_router(routes.console_router)

@@ -73,3 +73,15 @@ async def test_a_refusal_is_429_with_retry_after_in_whole_seconds() -> None:
     assert answer.status_code == 429
     assert answer.headers["retry-after"] == "3"
     assert answer.json()["code"] == "rate_limited"
+
+
+def test_a_peek_answers_what_a_take_would_and_spends_nothing() -> None:
+    """Issue 16: the early gate looks at the budget; only the route's `take` counts a report."""
+    limiter = RateLimiter(FakeClock())
+    assert limiter.peek("k", 6) is None
+    for _ in range(5):
+        limiter.take("k", 6)
+    assert all(limiter.peek("k", 6) is None for _ in range(100))
+    assert limiter.take("k", 6) is None  # the sixth is still there
+    assert limiter.peek("k", 6) == pytest.approx(10.0)
+    assert limiter.take("k", 6) == pytest.approx(10.0)
