@@ -571,6 +571,40 @@ def overlay_errors(name: str, objects: list[Obj]) -> list[str]:
     return errors
 
 
+def _selects(policy: Obj, labels: Obj) -> bool:
+    """Whether a NetworkPolicy's podSelector (matchLabels and In expressions) picks these labels."""
+    selector = policy["spec"].get("podSelector") or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        if expr.get("operator") != "In" or labels.get(expr["key"]) not in expr.get("values", []):
+            return False
+    return True
+
+
+def network_policy_errors(objects: list[Obj]) -> list[str]:
+    """Ingress is closed by default and every workload has a NetworkPolicy of its own, so a pod
+    is reachable only from the peers its policy names."""
+    policies = [
+        o
+        for o in objects
+        if o.get("kind") == "NetworkPolicy" and "Ingress" in o["spec"].get("policyTypes", [])
+    ]
+    errors: list[str] = []
+    if not any(
+        not (p["spec"].get("podSelector") or {}) and not p["spec"].get("ingress") for p in policies
+    ):
+        errors.append("no default-deny ingress NetworkPolicy (podSelector {} and no ingress rule)")
+    for obj in objects:
+        if obj.get("kind") not in ("Deployment", "StatefulSet"):
+            continue
+        labels = obj["spec"]["template"]["metadata"].get("labels") or {}
+        own = [p for p in policies if (p["spec"].get("podSelector") or {}) and _selects(p, labels)]
+        if not own:
+            errors.append(f"{name_of(obj)}: no NetworkPolicy selects its pods")
+    return errors
+
+
 def validate_objects(objects: list[Obj], overlay: str | None = None) -> list[str]:
     """Every fault in a rendered set of objects (schemas first, then Hulin's rules)."""
     errors: list[str] = []
@@ -583,6 +617,7 @@ def validate_objects(objects: list[Obj], overlay: str | None = None) -> list[str
     errors += service_errors(objects)
     errors += kafka_errors(objects)
     errors += mongo_errors(objects)
+    errors += network_policy_errors(objects)
     errors += settings_name_errors(objects)
     if overlay is not None:
         errors += overlay_errors(overlay, objects)

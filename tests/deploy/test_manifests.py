@@ -256,6 +256,29 @@ def test_a_broken_object_is_reported(
     assert any(expected in e for e in errors), errors
 
 
+def _without(objects: list[Obj], kind: str, name: str) -> list[Obj]:
+    return [o for o in objects if not (o["kind"] == kind and o["metadata"]["name"] == name)]
+
+
+def test_prod_closes_ingress_by_default_and_gives_each_workload_a_policy(
+    prod: list[Obj],
+) -> None:
+    assert vd.network_policy_errors(prod) == []
+
+
+def test_a_namespace_without_default_deny_ingress_is_reported(prod: list[Obj]) -> None:
+    errors = vd.validate_objects(
+        _without(prod, "NetworkPolicy", "hulin-default-deny-ingress"), overlay="prod"
+    )
+    assert any("default-deny" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("service", ["patrol", "patrol-worker", "incidents", "notify", "mongo"])
+def test_a_workload_without_its_network_policy_is_reported(prod: list[Obj], service: str) -> None:
+    errors = vd.validate_objects(_without(prod, "NetworkPolicy", f"hulin-{service}"))
+    assert any(f"hulin-{service}: no NetworkPolicy" in e for e in errors), errors
+
+
 def test_an_unknown_kind_is_reported(prod: list[Obj]) -> None:
     objects = [*prod, {"apiVersion": "v1", "kind": "ConfigMapp", "metadata": {"name": "x"}}]
     assert any("no schema" in e for e in vd.validate_objects(objects))
