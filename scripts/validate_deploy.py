@@ -582,6 +582,9 @@ def _selects(policy: Obj, labels: Obj) -> bool:
     return True
 
 
+APP_NAMES = frozenset({"patrol", "patrol-worker", "incidents", "notify"})
+
+
 def network_policy_errors(objects: list[Obj]) -> list[str]:
     """Ingress is closed by default and every workload has a NetworkPolicy of its own, so a pod
     is reachable only from the peers its policy names."""
@@ -602,6 +605,10 @@ def network_policy_errors(objects: list[Obj]) -> list[str]:
         own = [p for p in policies if (p["spec"].get("podSelector") or {}) and _selects(p, labels)]
         if not own:
             errors.append(f"{name_of(obj)}: no NetworkPolicy selects its pods")
+        elif labels.get("app.kubernetes.io/name") in APP_NAMES and not any(
+            "Egress" in p["spec"].get("policyTypes", []) for p in own
+        ):
+            errors.append(f"{name_of(obj)}: its NetworkPolicy does not restrict egress")
     return errors
 
 

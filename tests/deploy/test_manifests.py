@@ -279,6 +279,33 @@ def test_a_workload_without_its_network_policy_is_reported(prod: list[Obj], serv
     assert any(f"hulin-{service}: no NetworkPolicy" in e for e in errors), errors
 
 
+@pytest.mark.parametrize("service", ["patrol", "patrol-worker", "incidents", "notify"])
+def test_a_service_whose_egress_is_open_is_reported(prod: list[Obj], service: str) -> None:
+    objects = copy.deepcopy(prod)
+    policy = _find(objects, "NetworkPolicy", f"hulin-{service}")
+    policy["spec"]["policyTypes"] = ["Ingress"]
+    del policy["spec"]["egress"]
+    errors = vd.validate_objects(objects)
+    assert any(f"hulin-{service}: its NetworkPolicy does not restrict egress" in e for e in errors)
+
+
+def test_notify_reaches_public_webhooks_but_not_private_ranges(prod: list[Obj]) -> None:
+    egress = _find(prod, "NetworkPolicy", "hulin-notify")["spec"]["egress"]
+    blocks = [peer["ipBlock"] for rule in egress for peer in rule["to"] if "ipBlock" in peer]
+    assert blocks == [
+        {
+            "cidr": "0.0.0.0/0",
+            "except": [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+                "127.0.0.0/8",
+            ],
+        }
+    ]
+
+
 def test_an_unknown_kind_is_reported(prod: list[Obj]) -> None:
     objects = [*prod, {"apiVersion": "v1", "kind": "ConfigMapp", "metadata": {"name": "x"}}]
     assert any("no schema" in e for e in vd.validate_objects(objects))
