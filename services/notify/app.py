@@ -122,7 +122,9 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
             subscriptions=store.subscriptions,
             publisher=runtime.publisher,
             clock=clock,
-            sender=HttpSender(timeout_s=settings.webhook_timeout_s),
+            sender=HttpSender(
+                timeout_s=settings.webhook_timeout_s, allow=settings.webhook_destinations()
+            ),
             rules=DispatchRules.of(settings),
             producer=settings.service,
             queue=queue,

@@ -349,10 +349,11 @@ def _delivery_view(state: DeliveryState) -> dict[str, Any]:
     response_model=schemas.WebhookOut,
 )
 async def create_webhook(
-    person: CurrentPerson, store: Store, clock: ClockDep, body: WebhookIn
+    person: CurrentPerson, store: Store, clock: ClockDep, settings: Settings, body: WebhookIn
 ) -> dict[str, Any]:
     webhook = await subscription_cases.subscribe(
         subscriptions=store.subscriptions,
+        destinations=settings.webhook_destinations(),
         person=person,
         url=body.url,
         secret=body.secret.get_secret_value(),

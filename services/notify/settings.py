@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.notify.domain.backoff import RetrySchedule
+from services.notify.domain.webhooks import LOOPBACK, Destinations
 from shared.settings import Settings
 
 
@@ -52,6 +53,16 @@ class NotifySettings(Settings):
     webhook_sweep_share: float = Field(default=0.05, gt=0, le=1)
     # Finished deliveries remembered in memory (a miss costs one read by key).
     webhook_done_remembered: int = Field(default=100_000, ge=1)
+
+    # Non-public destinations webhooks may still reach: comma-separated host names, addresses
+    # or CIDR networks. `dev` and `test` also allow loopback (their receivers run there).
+    webhook_allow_hosts: str = ""
+
+    def webhook_destinations(self) -> Destinations:
+        entries = [e for e in self.webhook_allow_hosts.split(",") if e.strip()]
+        if self.env in ("dev", "test"):
+            entries += LOOPBACK
+        return Destinations.parse(entries)
 
     def retry_schedule(self) -> RetrySchedule:
         return RetrySchedule(

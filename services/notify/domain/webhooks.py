@@ -1,5 +1,6 @@
 """Webhook subscriptions for HQ (森防指): which events a subscription wants, the signed body it
-receives, and the checks on a new subscription.
+receives, the checks on a new subscription, and which destinations may be sent to at all (none
+inside the network unless allowed: a webhook must not be a way to probe it).
 
 Pure: HMAC over bytes and plain rules; sending and storing happen in channels/webhook.py. The secret
 is an input here and never part of any value this module returns except the signature.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +34,101 @@ MAX_LEVEL = 3
 SIGNATURE_PREFIX = "sha256="
 TIMESTAMPED_PREFIX = "v1="
 REPLAY_WINDOW_S = 300.0  # what a receiver should accept between the timestamp and its clock
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Names that only mean something inside a network (besides any name without a dot).
+INTERNAL_SUFFIXES = (".local", ".localhost", ".internal", ".svc", ".cluster.local", ".lan")
+LOOPBACK: tuple[str, ...] = ("127.0.0.0/8", "::1", "localhost")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Non-public destinations allowed anyway (the allow-list setting): host names, exact, and
+    addresses or networks. Every other destination must be a public name and address."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, entries: Sequence[str]) -> Destinations:
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        for raw in entries:
+            entry = raw.strip().lower().strip("[]")
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                hosts.add(entry.rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def allows_name(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+    def allows_address(self, address: IPAddress) -> bool:
+        return any(address in net for net in self.networks if net.version == address.version)
+
+
+def is_public(address: IPAddress) -> bool:
+    """Reachable on the public internet: not loopback, private, link-local, shared (CGNAT),
+    multicast, unspecified or reserved, nor such an address mapped or embedded in IPv6."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            return is_public(embedded)
+        if address.teredo is not None or address in NAT64:
+            return False
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_private
+    )
+
+
+def literal_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def address_allowed(address: IPAddress, allow: Destinations) -> bool:
+    return is_public(address) or allow.allows_address(address)
+
+
+def name_allowed(host: str, allow: Destinations) -> bool:
+    """A public DNS name: with a dot, not an internal suffix, not a number in disguise (such as
+    `2130706433` or `0x7f.1`, which resolvers read as addresses)."""
+    if allow.allows_name(host):
+        return True
+    name = host.lower().rstrip(".")
+    if "." not in name or name == "localhost" or name.endswith(INTERNAL_SUFFIXES):
+        return False
+    return not all(label.isdigit() or label.startswith("0x") for label in name.split("."))
+
+
+def host_allowed(host: str, allow: Destinations) -> bool:
+    """The check at subscribe time, before any resolution (the send checks what it resolves)."""
+    address = literal_address(host)
+    if address is not None:
+        return address_allowed(address, allow)
+    return name_allowed(host, allow)
+
+
+def check_destination(url: str, allow: Destinations) -> None:
+    host = urlsplit(url).hostname or ""
+    if not host_allowed(host, allow):
+        raise InvalidInput(
+            "url must be a public destination (not loopback, private, link-local or internal)",
+            field="url",
+        )
 
 
 @dataclass(frozen=True)

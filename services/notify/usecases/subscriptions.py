@@ -30,11 +30,14 @@ async def subscribe(
     incident_types: Sequence[str] | None,
     min_level: int,
     clock: Clock,
+    destinations: webhooks.Destinations | None = None,
 ) -> Webhook:
+    """`destinations`: the non-public ones allowed (none by default)."""
     if person.role not in WEBHOOK_ROLES:
         raise Forbidden(
             f"webhook subscriptions are for hq, admin; you are {person.role.value}", field="role"
         )
+    webhooks.check_destination(url, destinations or webhooks.Destinations())
     webhook = Webhook(
         rule=webhooks.Subscription(
             id=str(uuid.uuid4()),

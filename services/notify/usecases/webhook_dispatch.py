@@ -47,6 +47,7 @@ class Sent:
     status_code: int | None
     error: str | None
     duration_ms: float
+    permanent: bool = False  # no later try can succeed (a refused destination): give up now
 
 
 class Sender(Protocol):
@@ -227,7 +228,7 @@ class WebhookDispatcher:
         if sent.ok:
             outcome = DELIVERED
         else:
-            if active:
+            if active and not sent.permanent:
                 nxt = next_try_at(
                     created_at=as_utc(delivery.created_at),
                     failures=attempt,
