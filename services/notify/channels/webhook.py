@@ -21,6 +21,7 @@ from services.notify.usecases.webhook_dispatch import Sent
 
 USER_AGENT = "hulin-notify/1"
 ERROR_TEXT_MAX = 500
+RESPONSE_MAX = 4096  # bytes of a receiver's answer read at most
 REFUSED = "destination not allowed"  # says nothing of whether the target answers
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -131,7 +132,14 @@ class HttpSender:
         }
         t0 = time.perf_counter()
         try:
-            resp = await self._http().post(url, content=body, headers=headers)
+            # One bound for the whole try (connect, send, answer, body): the client's timeout
+            # is per phase, and a receiver trickling its answer would hold the try for ever.
+            async with asyncio.timeout(self.timeout_s):
+                async with self._http().stream("POST", url, content=body, headers=headers) as resp:
+                    await _read_at_most(resp, RESPONSE_MAX)
+        except TimeoutError:
+            error = f"no answer within {self.timeout_s:g} s"
+            return Sent(ok=False, status_code=None, error=error, duration_ms=_ms_since(t0))
         except Refused:
             return Sent(
                 ok=False, status_code=None, error=REFUSED, duration_ms=_ms_since(t0), permanent=True
@@ -151,6 +159,16 @@ class HttpSender:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+async def _read_at_most(resp: httpx.Response, limit: int) -> int:
+    """Read (and drop) at most `limit` bytes of the answer: only its status counts."""
+    seen = 0
+    async for chunk in resp.aiter_raw():
+        seen += len(chunk)
+        if seen >= limit:
+            break
+    return seen
 
 
 def _ms_since(t0: float) -> float:

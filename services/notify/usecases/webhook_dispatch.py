@@ -10,6 +10,7 @@ with, and never logged or returned.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -75,6 +76,13 @@ class DispatchRules:
     sweep_s: float
     sweep_share: float
     recheck_s: float
+    # How long one run waits for the tries it started; a slower try goes on in the background,
+    # so one slow receiver never holds back another's deliveries.
+    run_wait_s: float = 1.0
+    # Tries running at once to one receiver: a hanging one holds these slots of the batch, not
+    # all of them; its other deliveries are looked at again after `busy_wait_s`.
+    per_receiver: int = 8
+    busy_wait_s: float = 0.5
 
     @classmethod
     def of(cls, settings: NotifySettings) -> DispatchRules:
@@ -114,9 +122,22 @@ class WebhookDispatcher:
         self.queue = queue
         self.draw = draw
         self._next_sweep: datetime | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._busy: dict[str, int] = {}  # tries running, by subscription
 
     async def close(self) -> None:
+        """Stop the tries still running (their claims lapse and are taken over), then the
+        sender."""
+        for task in list(self._inflight):
+            task.cancel()
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
         await self.sender.close()
+
+    def _idle(self, subscription_id: str, _done: asyncio.Task[None]) -> None:
+        left = self._busy.pop(subscription_id, 1) - 1
+        if left > 0:
+            self._busy[subscription_id] = left
 
     def _after(self, seconds: float) -> datetime:
         return self.clock.now() + timedelta(seconds=seconds)
@@ -131,10 +152,25 @@ class WebhookDispatcher:
                 log.exception("webhook sweep failed; trying again soon")
                 self._next_sweep = self._after(self.rules.recheck_s)
         now = self.clock.now()
-        due = self.queue.due(now, self.rules.batch)
-        ready = [item for item in due if await self._in_line(item, now)]
-        if ready:
-            await asyncio.gather(*(self._try(item) for item in ready))
+        room = self.rules.batch - len(self._inflight)
+        due = self.queue.due(now, room) if room > 0 else []
+        ready = []
+        for item in due:
+            sub = item.delivery.subscription_id
+            if self._busy.get(sub, 0) >= self.rules.per_receiver:
+                self.queue.later(item, now + timedelta(seconds=self.rules.busy_wait_s))
+            elif await self._in_line(item, now):
+                self._busy[sub] = self._busy.get(sub, 0) + 1
+                ready.append(item)
+        # A delivery taken from the queue is in no one else's way: its successors wait for it
+        # (`_in_line`), other subscriptions' deliveries go out on the next run.
+        tasks = [asyncio.create_task(self._try(item), name="webhook-try") for item in ready]
+        for task, item in zip(tasks, ready, strict=True):
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(functools.partial(self._idle, item.delivery.subscription_id))
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.rules.run_wait_s)
         return len(ready)
 
     async def sweep(self) -> None:

@@ -3,7 +3,10 @@ retried on the backoff as the fake clock moves, then dead-lettered; in order per
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -11,12 +14,14 @@ from services.notify.domain.dedup import delivery_id
 from services.notify.domain.deliveries import DEAD, DELIVERED, PENDING, Delivery
 from services.notify.store import Webhook
 from services.notify.usecases import subscriptions
+from services.notify.usecases.webhook_dispatch import Sent
 from shared.errors import Forbidden, InvalidInput, NotFound
 from tests.unit.notify.usecase_support import (
     CHAIN,
     HQ,
     ORG,
     Notify,
+    ScriptedSender,
     escalated,
     opened,
     snapshot,
@@ -199,3 +204,67 @@ async def test_someone_not_hq_cannot_manage_a_webhook() -> None:
             webhook_id=webhook.id, active=False,
         )
     assert (await n.store.subscriptions.get(webhook.id)).active  # type: ignore[union-attr]
+
+
+class OneSlowReceiver(ScriptedSender):
+    """Every receiver answers at once but `slow`, which holds each try until released."""
+
+    def __init__(self, slow: str) -> None:
+        super().__init__()
+        self.slow = slow
+        self.release = asyncio.Event()
+
+    async def send(self, **request: Any) -> Sent:
+        if request["url"] == self.slow:
+            await self.release.wait()
+        return await super().send(**request)
+
+
+async def test_a_slow_receiver_does_not_hold_back_another_subscriptions_deliveries() -> None:
+    sender = OneSlowReceiver("http://slow.example/hook")
+    n = Notify(sender=sender)
+    n.dispatcher.rules = replace(n.dispatcher.rules, run_wait_s=0.01)
+    hq = ORG.person(HQ)
+    assert hq is not None
+    hooks = [
+        await subscriptions.subscribe(
+            subscriptions=n.store.subscriptions,
+            person=hq,
+            url=url,
+            secret="s3cret",
+            types=None,
+            incident_types=None,
+            min_level=0,
+            clock=n.clock,
+        )
+        for url in ("http://slow.example/hook", "http://fast.example/hook")
+    ]
+    slow, fast = hooks
+    await n.chain.handle([opened(snapshot())])
+    assert await n.dispatcher.run_once() == 2
+    await n.chain.handle([opened(snapshot())])
+    assert await n.dispatcher.run_once() == 2
+    assert [s for _, s, _ in await log_of(n, fast)] == [DELIVERED, DELIVERED]
+    assert [s for _, s, _ in await log_of(n, slow)] == [PENDING, PENDING]
+    sender.release.set()
+    for _ in range(3):
+        await asyncio.sleep(0.01)
+        await n.dispatcher.run_once()
+    assert [s for _, s, _ in await log_of(n, slow)] == [DELIVERED, DELIVERED]
+    await n.dispatcher.close()
+
+
+async def test_a_hanging_receiver_holds_its_own_slots_of_the_batch_not_all_of_them() -> None:
+    sender = OneSlowReceiver("http://hq.example/hook")
+    n = Notify(sender=sender)
+    n.dispatcher.rules = replace(n.dispatcher.rules, run_wait_s=0.01, per_receiver=2)
+    await subscribe(n)
+    await n.chain.handle([opened(snapshot()) for _ in range(5)])
+    assert await n.dispatcher.run_once() == 2
+    assert await n.dispatcher.run_once() == 0  # the other three wait for a free slot
+    sender.release.set()
+    for _ in range(4):
+        await asyncio.sleep(0.01)
+        n.advance(1)
+        await n.dispatcher.run_once()
+    assert len(sender.sent) == 5
