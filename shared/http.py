@@ -316,12 +316,14 @@ def _document_errors(app: FastAPI) -> None:
 def install_common(app: FastAPI, service: str) -> None:
     """Health, readiness, metrics, error mapping, CORS and the request middleware; the app's
     `state.edge_gates` (if any) refuse before routing (`shared.edge`)."""
+    from shared.audit import AuditMiddleware  # audit names the caller as edge does
     from shared.edge import EdgeGates  # edge answers with this module's error shape
 
     app.state.readiness = {}
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(EdgeGates)
     app.add_middleware(BrowserOriginsMiddleware)
+    app.add_middleware(AuditMiddleware, service=service)
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HulinError, _hulin_error)
