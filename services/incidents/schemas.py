@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from services.incidents.domain.incident import Status
 
@@ -114,9 +114,17 @@ class RejectedRow(Answer):
     reason: str
 
 
+class RefusedReport(Answer):
+    report_id: str
+    reason: str
+
+
 class HotspotsAccepted(Answer):
-    accepted: int
-    reports: list[str]
+    accepted: int  # pixels in the reports below: stored now or before
+    reports: list[str]  # new_reports and already_stored
     dropped_low_confidence: int
     outside_district: int
     rejected: list[RejectedRow]
+    new_reports: list[str] = Field(default_factory=list)  # sent to be stored now
+    already_stored: list[str] = Field(default_factory=list)  # stored by an earlier upload
+    refused: list[RefusedReport] = Field(default_factory=list)  # not stored: id taken

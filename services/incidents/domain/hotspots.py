@@ -29,6 +29,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 BRIGHTNESS_COLUMNS: tuple[str, ...] = ("brightness", "bright_ti4")  # MODIS, VIIRS
 HOTSPOT_NAMESPACE = uuid.UUID("6f1b7a8e-3d2c-4b5a-9e8f-1a2b3c4d5e6f")
+# Ids the server mints for satellite reports carry their source: an app's report id is a bare
+# UUID, so no app user can claim the id of a coming hotspot from the public FIRMS feed.
+REPORT_ID_PREFIX = "firms:"
 VIIRS_LABELS = {
     "l": "low",
     "n": "nominal",
@@ -93,10 +96,11 @@ class Cluster:
 
     @property
     def report_id(self) -> str:
-        """Deterministic: uploading the same file twice makes the same reports (idempotent)."""
+        """Deterministic: uploading the same file twice makes the same reports (idempotent);
+        in the satellite's own id space (REPORT_ID_PREFIX), never an app's."""
         first = min(self.rows, key=lambda r: (r.lat, r.lon))
         key = f"{first.satellite}|{first.acquired_at.isoformat()}|{first.lat:.5f}|{first.lon:.5f}"
-        return str(uuid.uuid5(HOTSPOT_NAMESPACE, key))
+        return f"{REPORT_ID_PREFIX}{uuid.uuid5(HOTSPOT_NAMESPACE, key)}"
 
     def details(self) -> dict[str, Any]:
         frps = [r.frp for r in self.rows if r.frp is not None]

@@ -69,7 +69,8 @@ class Intake:
     async def ingest_hotspots(self, parsed: ParsedHotspots) -> dict[str, Any]:
         """Drop low-confidence rows, cluster the rest, publish one satellite report per cluster
         inside the district (the reports consumer stores them). Re-uploading a file makes the
-        same report ids (idempotent)."""
+        same report ids (idempotent): a report already stored is named as such and not sent
+        again; an id held by a report of another source is refused, never said accepted."""
         kept = [r for r in parsed.rows if not is_low_confidence(r, self.policy)]
         dropped = len(parsed.rows) - len(kept)
         now = self.clock.now()
@@ -100,11 +101,21 @@ class Intake:
                     pixels=c.pixels,
                 )
             )
+        stored = await self.store.reports([r.id for r in reports])
+        new = [r for r in reports if r.id not in stored]
+        already = [r for r in reports if r.id in stored and stored[r.id].source == r.source]
+        refused = [r for r in reports if r.id in stored and stored[r.id].source != r.source]
         producer = self.settings.service
-        await self.publisher.publish_many([report_event(r, producer) for r in reports])
+        await self.publisher.publish_many([report_event(r, producer) for r in new])
         return {
-            "accepted": len(kept) - outside,
-            "reports": [r.id for r in reports],
+            "accepted": len(kept) - outside - sum(r.pixels or 0 for r in refused),
+            "reports": [r.id for r in new + already],
+            "new_reports": [r.id for r in new],
+            "already_stored": [r.id for r in already],
+            "refused": [
+                {"report_id": r.id, "reason": "the id holds a report of another source"}
+                for r in refused
+            ],
             "dropped_low_confidence": dropped,
             "outside_district": outside,
             "rejected": [{"row": r.row, "reason": r.reason} for r in parsed.rejected],

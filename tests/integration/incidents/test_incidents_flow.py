@@ -4,6 +4,7 @@ bad input is refused with the field named, the lifecycle and pest loop hold over
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,6 +218,46 @@ async def test_hotspots_are_clustered_low_confidence_dropped_bad_rows_listed(
         ).json()
     assert got["type"] == "hotspot" and got["verified"] is False and got["pixels"] == 3
     assert got["escalation_level"] == 3  # ≥ 3 pixels: straight to district + HQ
+
+
+async def test_a_report_under_a_coming_hotspots_public_id_does_not_suppress_it(
+    settings_for: Callable[..., Any], token: Callable[[str], str]
+) -> None:
+    """Anyone reading the FIRMS feed can work out the uuid5 of a coming cluster and post an app
+    report under it first; the satellite report lives in its own id space, so it is still stored
+    and opens its own incident, and the upload says so."""
+    from services.incidents.domain.hotspots import HOTSPOT_NAMESPACE
+
+    s = settings(settings_for)
+    lat, lon = point_in(OTHER_VILLAGE)
+    seen = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    day, hhmm = seen.strftime("%Y-%m-%d"), seen.strftime("%H%M")
+    row = f"{lat:.5f},{lon:.5f},330.1,1.0,1.0,{day},{hhmm},Terra,80"
+    public_key = f"Terra|{seen.isoformat()}|{float(f'{lat:.5f}'):.5f}|{float(f'{lon:.5f}'):.5f}"
+    squatted = str(uuid.uuid5(HOTSPOT_NAMESPACE, public_key))
+    async with serve(create_app(s)) as srv, httpx.AsyncClient(base_url=srv.url) as c:
+        squat = report_body("smoke", village=VILLAGE, id=squatted)
+        r = await c.post("/v1/reports", json=squat, headers={"Authorization": token("pub-1")})
+        assert r.status_code == 202
+        squat_incident = await incident_of(c, squatted, token("hq-500114"))
+        header = "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,confidence"
+        r = await c.post(
+            "/v1/hotspots",
+            content=f"{header}\n{row}\n",
+            headers={"Authorization": token("hq-500114"), "Content-Type": "text/csv"},
+        )
+        assert r.status_code == 202, r.text
+        answer = r.json()
+        [hotspot] = answer["reports"]
+        assert answer["new_reports"] == [hotspot] and answer["refused"] == []
+        incident_id = await incident_of(c, hotspot, token("hq-500114"))
+        got = (
+            await c.get(
+                f"/v1/incidents/{incident_id}", headers={"Authorization": token("hq-500114")}
+            )
+        ).json()
+    assert incident_id != squat_incident
+    assert got["type"] == "hotspot" and got["report_ids"] == [hotspot]
 
 
 async def test_unverified_incident_names_nearest_ranger_and_a_ranger_report_verifies_it(

@@ -3,6 +3,7 @@ footprint; the nearest ranger on patrol."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -106,6 +107,14 @@ def test_pixels_cluster_by_footprint_within_one_overpass() -> None:
     assert big.details()["frp_mw_sum"] == 15
     again = cluster(parse_csv("\n".join(lines), now=NOW, future_s=0).rows)
     assert {c.report_id for c in clusters} == {c.report_id for c in again}  # idempotent upload
+
+
+def test_a_hotspot_report_id_is_in_the_satellite_id_space_never_an_app_uuid() -> None:
+    line = "29.5,108.7,330,1.0,1.0,2026-03-15,0530,Terra,80,5,D"
+    [one] = cluster(parse_csv("\n".join([MODIS, line]), now=NOW, future_s=0).rows)
+    assert one.report_id.startswith("firms:")
+    with pytest.raises(ValueError):
+        uuid.UUID(one.report_id)  # what an app's report id must be (ReportIn.id)
 
 
 def test_nearest_ranger_on_patrol_with_a_recent_position() -> None:

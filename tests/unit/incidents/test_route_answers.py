@@ -156,9 +156,31 @@ async def test_hotspots_answer_what_was_taken_dropped_and_refused(
         "dropped_low_confidence",
         "outside_district",
         "rejected",
+        "new_reports",
+        "already_stored",
+        "refused",
     }
     assert body["accepted"] == 1 and len(body["reports"]) == 1
     assert body["rejected"] == [{"row": 2, "reason": "latitude: not a number ('abc')"}]
+    assert body["new_reports"] == body["reports"] and body["already_stored"] == []
+
+
+async def test_a_reuploaded_hotspot_is_named_already_stored_and_not_sent_again(
+    world: World, http: httpx.AsyncClient
+) -> None:
+    lat, lon = ORG.unit(VILLAGE).point
+    seen = world.clock.now() - timedelta(minutes=10)
+    day, hhmm = seen.strftime("%Y-%m-%d"), seen.strftime("%H%M")
+    header = "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,confidence"
+    body = f"{header}\n{lat:.5f},{lon:.5f},330.1,1.0,1.0,{day},{hhmm},Terra,80\n"
+    headers = {**as_(world, "hq-500114"), "Content-Type": "text/csv"}
+    first = (await http.post("/v1/hotspots", content=body, headers=headers)).json()
+    await world.uc.batches.on_reports(world.publisher.of_type("report.submitted"))
+    sent = len(world.publisher.of_type("report.submitted"))
+    again = (await http.post("/v1/hotspots", content=body, headers=headers)).json()
+    assert again["reports"] == again["already_stored"] == first["new_reports"]
+    assert again["new_reports"] == [] and again["refused"] == [] and again["accepted"] == 1
+    assert len(world.publisher.of_type("report.submitted")) == sent
 
 
 async def test_a_submitted_report_answers_its_id(world: World, http: httpx.AsyncClient) -> None:
