@@ -14,9 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import VerifiedTokens, person_named
+from shared.auth import cached_person
 from shared.edge import token_of
-from shared.errors import Unauthorized
 from shared.logging import correlation_id
 from shared.org import Person
 
@@ -76,18 +75,12 @@ class AuditMiddleware:
         self.app = app
         self.service = service
         self.routes = compile_routes(AUDITED.get(service, ()))
-        self.tokens: VerifiedTokens | None = None
 
     def caller(self, state: Any, scope: Scope) -> Person | None:
         token = token_of(scope, query_token=False)
         if token is None or state is None:
             return None
-        if self.tokens is None:
-            self.tokens = VerifiedTokens(state.settings)
-        try:
-            return person_named(self.tokens.claims(token), state.org)
-        except Unauthorized:
-            return None
+        return cached_person(state, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.routes:

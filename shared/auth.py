@@ -144,6 +144,19 @@ class VerifiedTokens:
         return claims
 
 
+def cached_person(state: Any, token: str) -> Person | None:
+    """The person a valid token names, for the middlewares that look before the routes (edge
+    gates, audit): one `VerifiedTokens` per app (`state.verified_tokens`), so a request they
+    both see is verified once. None for an invalid token: the route answers it as always."""
+    tokens: VerifiedTokens | None = getattr(state, "verified_tokens", None)
+    if tokens is None:
+        tokens = state.verified_tokens = VerifiedTokens(state.settings)
+    try:
+        return person_named(tokens.claims(token), state.org)
+    except Unauthorized:
+        return None
+
+
 def person_from_token(token: str, settings: Settings, org: OrgDirectory) -> Person:
     """The person a valid token names."""
     return person_named(verified_claims(token, settings), org)

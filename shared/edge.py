@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.auth import VerifiedTokens, person_named
-from shared.errors import RateLimited, Unauthorized
+from shared.auth import cached_person
+from shared.errors import RateLimited
 from shared.http import hulin_error_response
 from shared.org import Person
 
@@ -47,15 +47,6 @@ class EdgeGates:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.tokens: VerifiedTokens | None = None
-
-    def caller(self, state: Any, token: str) -> Person | None:
-        if self.tokens is None:
-            self.tokens = VerifiedTokens(state.settings)
-        try:
-            return person_named(self.tokens.claims(token), state.org)
-        except Unauthorized:
-            return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -63,7 +54,7 @@ class EdgeGates:
             gates: dict[tuple[str, str], Gate] = getattr(state, "edge_gates", None) or {}
             gate = gates.get((scope.get("method", ""), scope.get("path", "")))
             token = gate and token_of(scope, query_token=gate.query_token)
-            person = self.caller(state, token) if gate and token else None
+            person = cached_person(state, token) if gate and token else None
             refusal = gate.check(state, person) if gate and person else None
             if refusal is not None:
                 await hulin_error_response(refusal)(scope, receive, send)
