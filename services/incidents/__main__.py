@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from services.incidents.app import create_app
 from services.incidents.settings import IncidentsSettings
-from shared.serve import run_service
+from shared.serve import run_service, settings_or_exit
 
 
 def main() -> None:
-    settings = IncidentsSettings()
-    settings.check_bind(settings.host)
+    settings = settings_or_exit(IncidentsSettings)
     run_service(lambda: create_app(settings), host=settings.host, port=settings.port)
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
-from shared.serve import run_service
+from shared.serve import run_service, settings_or_exit
 
 
 def main() -> None:
-    settings = NotifySettings()
-    settings.check_bind(settings.host)
+    settings = settings_or_exit(NotifySettings)
     run_service(lambda: create_app(settings), host=settings.host, port=settings.port)
 
 

@@ -1,5 +1,6 @@
 """`hulin org validate` names every fault of a broken org file, and each service refuses to start
-on that file with the same messages (before touching Kafka or the database)."""
+on that file with the same messages (before touching Kafka or the database); a service started
+for production without its secret, or dev bound off loopback, refuses in one plain line."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_validate_names_each_fault_and_services_refuse_with_the_same_message(
 
     for service in ("patrol", "incidents", "notify"):
         env = {"HULIN_ORG_FILE": str(broken_org), "HULIN_PORT": str(free_port()),
-               "PATH": "/usr/bin:/bin"}
+               "HULIN_ENV": "dev", "PATH": "/usr/bin:/bin"}
         run = subprocess.run(
             [sys.executable, "-m", f"services.{service}"],
             capture_output=True, text=True, cwd=ROOT, timeout=60, env=env,
@@ -50,3 +51,21 @@ def test_validate_names_each_fault_and_services_refuse_with_the_same_message(
         assert run.returncode != 0, f"{service} started on a broken org file"
         for fault in faults:
             assert fault.strip() in run.stdout + run.stderr, (service, fault)
+
+
+@pytest.mark.parametrize("service", ["patrol", "incidents", "notify"])
+def test_a_service_refuses_production_without_a_secret_and_dev_off_loopback_in_one_line(
+    service: str,
+) -> None:
+    base = {"HULIN_PORT": str(free_port()), "PATH": "/usr/bin:/bin"}
+    for env, named in (
+        (base, "HULIN_JWT_SECRET must be set outside dev"),
+        ({**base, "HULIN_ENV": "dev", "HULIN_HOST": "0.0.0.0"}, "serves on loopback only"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", f"services.{service}"],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, env=env,
+        )
+        assert run.returncode == 2, (service, run.stderr)
+        assert run.stderr.startswith("refusing to start: ") and named in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
