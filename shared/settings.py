@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # so): the public JWT secret, the console's demo tokens and loopback CORS are dev's only.
     env: Literal["dev", "test", "prod"] = "prod"
     service: str = "hulin"
+    host: str = "127.0.0.1"
     log_level: str = "INFO"
 
     kafka_bootstrap: str = "127.0.0.1:9092"

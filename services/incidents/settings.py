@@ -12,7 +12,6 @@ class IncidentsSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="HULIN_", extra="ignore")
 
     service: str = "incidents"
-    host: str = "127.0.0.1"
     port: int = 8002
 
     # Hash-sharded incident collections: FerretDB v1 scans a whole collection even for an _id

@@ -14,7 +14,6 @@ class NotifySettings(Settings):
     model_config = SettingsConfigDict(env_prefix="HULIN_", extra="ignore")
 
     service: str = "notify"
-    host: str = "127.0.0.1"
     port: int = 8003
 
     # The console calls the incidents API from the browser (acknowledge) at this address.

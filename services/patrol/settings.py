@@ -14,7 +14,6 @@ class PatrolSettings(Settings):
     model_config = SettingsConfigDict(env_prefix="HULIN_", extra="ignore")
 
     service: str = "patrol"
-    host: str = "127.0.0.1"
     port: int = 8001
 
     # Patrol days are local calendar days; China has one zone and no DST (UTC+8).
