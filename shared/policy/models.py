@@ -285,6 +285,81 @@ class Limits(_Frozen):
         return self.reports_per_minute.get(role, self.reports_per_minute.get("default", 600))
 
 
+# --- assessment (督查考核) ------------------------------------------------------------------------
+
+
+class DailyStandard(_Frozen):
+    """What a ranger's day must hold to count for 出巡达标率. Unset, a village's own valid-day rule
+    applies (its min_distance_m and min_duration_s in zone); some counties use ≥ 1 km and ≥ 1 h for
+    every village, which is what setting both here says."""
+
+    min_distance_m: float | None = Field(default=None, gt=0)
+    min_duration_s: float | None = Field(default=None, gt=0)
+
+
+class Targets(_Frozen):
+    """The share of the roster each daily rate should reach (0–1)."""
+
+    online: float = Field(default=0.9, ge=0, le=1)  # 上线率
+    patrolled: float = Field(default=0.9, ge=0, le=1)  # 巡护率
+    met_standard: float = Field(default=0.9, ge=0, le=1)  # 出巡达标率
+
+
+PERIOD_KINDS = ("week", "month", "quarter", "year")
+
+
+class ChiefDuty(_Frozen):
+    """Chiefs patrol their own area too (林长巡林): how often, and what a duty patrol holds."""
+
+    # the period of each chief's duty by the level of their unit: week | month | quarter | year
+    period_by_level: dict[str, str] = Field(
+        default_factory=lambda: {"village": "week", "township": "month", "district": "quarter"}
+    )
+    min_duration_s: float = Field(default=3600, ge=0)
+    min_distance_m: float = Field(default=1000, ge=0)
+    remind_before_s: float = Field(default=2 * 24 * H, ge=0)
+
+    @model_validator(mode="after")
+    def _periods(self) -> ChiefDuty:
+        bad = {k: v for k, v in self.period_by_level.items() if v not in PERIOD_KINDS}
+        if bad:
+            kinds = ", ".join(PERIOD_KINDS)
+            raise ValueError(f"period_by_level: unknown period {bad} (one of {kinds})")
+        return self
+
+
+class Pace(_Frozen):
+    """履职跟踪提示: from this day of the month, remind a ranger whose valid days so far are fewer
+    than the month's rule prorated to the day, and at the end of a ten-day part that had none."""
+
+    from_day: int = Field(default=11, ge=1, le=28)
+    dekad_without_valid_day: bool = True
+
+
+class AssessmentPolicy(_Frozen):
+    standard: DailyStandard = DailyStandard()
+    targets: Targets = Targets()
+    chief_duty: ChiefDuty = ChiefDuty()
+    pace: Pace = Pace()
+    # the monthly score: weights of each part (normalised by their sum)
+    score_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "patrol_compliance": 0.35,
+            "chief_duty": 0.15,
+            "ack_on_time": 0.2,
+            "closure_rate": 0.15,
+            "pest_steps_on_time": 0.15,
+        }
+    )
+    max_range_months: int = Field(default=12, ge=1)  # the longest period one request may ask for
+
+    @model_validator(mode="after")
+    def _weights(self) -> AssessmentPolicy:
+        if any(w < 0 for w in self.score_weights.values()) or not sum(self.score_weights.values()):
+            raise ValueError("score_weights: weights are ≥ 0 and not all 0")
+        return self
+
+
 # --- the whole policy ----------------------------------------------------------------------------
 
 
@@ -297,6 +372,7 @@ class Policy(_Frozen):
     patrol: PatrolPolicy = PatrolPolicy()
     reports: ReportsPolicy = ReportsPolicy()
     limits: Limits = Limits()
+    assessment: AssessmentPolicy = AssessmentPolicy()
 
     def family_of(self, type_: str) -> str:
         """The incident family of a report type (`smoke` → `fire`); unknown types → `other`."""
