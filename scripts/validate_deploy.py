@@ -179,10 +179,48 @@ def _secret_value(obj: Obj, key: str) -> str | None:
     return None
 
 
+# The keys of the Secrets Strimzi's operators make at run time (they are never in the render).
+STRIMZI_USER_SECRET_KEYS = {
+    "scram-sha-512": {"password", "sasl.jaas.config"},
+    "tls": {"ca.crt", "user.crt", "user.key", "user.p12", "user.password"},
+}
+STRIMZI_CA_SECRET_KEYS = {"ca.crt", "ca.p12", "ca.password"}
+
+
+def strimzi_made_secrets(objects: list[Obj]) -> dict[tuple[str, str], Obj]:
+    """The Secrets Strimzi will make for what the render declares: a Kafka named C makes
+    C-cluster-ca-cert and C-clients-ca-cert (cluster operator); a KafkaUser named X of a Kafka
+    whose entity operator runs the user operator makes Secret X (its credentials)."""
+    made: dict[tuple[str, str], Obj] = {}
+
+    def secret(name: str, keys: Iterable[str]) -> None:
+        made[("Secret", name)] = {
+            "kind": "Secret",
+            "metadata": {"name": name},
+            "data": dict.fromkeys(keys, ""),
+        }
+
+    user_operators = set()
+    for kafka in (o for o in objects if o.get("kind") == "Kafka"):
+        cluster = kafka["metadata"]["name"]
+        secret(f"{cluster}-cluster-ca-cert", STRIMZI_CA_SECRET_KEYS)
+        secret(f"{cluster}-clients-ca-cert", STRIMZI_CA_SECRET_KEYS)
+        if "userOperator" in ((kafka.get("spec") or {}).get("entityOperator") or {}):
+            user_operators.add(cluster)
+    for user in (o for o in objects if o.get("kind") == "KafkaUser"):
+        if (user["metadata"].get("labels") or {}).get("strimzi.io/cluster") not in user_operators:
+            continue
+        auth = ((user.get("spec") or {}).get("authentication") or {}).get("type")
+        if auth in STRIMZI_USER_SECRET_KEYS:
+            secret(user["metadata"]["name"], STRIMZI_USER_SECRET_KEYS[auth])
+    return made
+
+
 def reference_errors(objects: list[Obj]) -> list[str]:
     """Every ConfigMap/Secret a pod names exists (unless optional) and has the keys it reads;
-    every Service, PDB and HPA points at something that exists."""
-    index = _index(objects)
+    every Service, PDB and HPA points at something that exists. Secrets that Strimzi makes at
+    run time count as existing (strimzi_made_secrets), with the keys Strimzi gives them."""
+    index = {**strimzi_made_secrets(objects), **_index(objects)}
     errors: list[str] = []
 
     def need(where: str, kind: str, name: str, key: str | None, optional: bool) -> None:

@@ -1,5 +1,5 @@
-"""Minimal JSON schemas for the custom resources Hulin ships: Strimzi's Kafka, KafkaNodePool and
-KafkaTopic (kafka.strimzi.io/v1beta2) and the Prometheus Operator's ServiceMonitor
+"""Minimal JSON schemas for the custom resources Hulin ships: Strimzi's Kafka, KafkaNodePool,
+KafkaTopic and KafkaUser (kafka.strimzi.io/v1beta2) and the Prometheus Operator's ServiceMonitor
 (monitoring.coreos.com/v1).
 
 kubernetes-validate bundles only the built-in kinds, and the CRDs' own schemas are not available
@@ -144,7 +144,11 @@ _listener: Schema = {
             "enum": ["internal", "route", "loadbalancer", "nodeport", "ingress", "cluster-ip"]
         },
         "tls": {"type": "boolean"},
-        "authentication": {"type": "object"},
+        "authentication": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"enum": ["tls", "scram-sha-512", "oauth", "custom"]}},
+        },
         "configuration": {"type": "object"},
         "networkPolicyPeers": {"type": "array"},
     },
@@ -167,7 +171,14 @@ KAFKA = _resource(
                     "metadataVersion": {"type": "string"},
                     "listeners": {"type": "array", "minItems": 1, "items": _listener},
                     "config": _config,
-                    "authorization": {"type": "object"},
+                    "authorization": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"enum": ["simple", "opa", "keycloak", "custom"]},
+                            "superUsers": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
                     "rack": {"type": "object"},
                     "template": {"type": "object"},
                     "metricsConfig": {"type": "object"},
@@ -186,6 +197,84 @@ KAFKA = _resource(
             "kafkaExporter": {"type": "object"},
         },
     },
+)
+
+# KafkaUser (Strimzi's AclRule reference): `operations` (the older singular `operation` is
+# deprecated), a cluster resource has no name, topic/group/transactionalId resources do.
+_acl_operation: Schema = {
+    "enum": [
+        "Read",
+        "Write",
+        "Create",
+        "Delete",
+        "Alter",
+        "Describe",
+        "ClusterAction",
+        "AlterConfigs",
+        "DescribeConfigs",
+        "IdempotentWrite",
+        "All",
+    ]
+}
+_acl_rule: Schema = {
+    "type": "object",
+    "required": ["resource", "operations"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"enum": ["allow", "deny"]},
+        "host": {"type": "string"},
+        "operations": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": _acl_operation,
+        },
+        "resource": {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                "name": {"type": "string", "minLength": 1},
+                "patternType": {"enum": ["literal", "prefix"]},
+            },
+            "if": {"properties": {"type": {"const": "cluster"}}},
+            "then": {"not": {"anyOf": [{"required": ["name"]}, {"required": ["patternType"]}]}},
+            "else": {"required": ["name"]},
+        },
+    },
+}
+
+KAFKA_USER = _resource(
+    "kafka.strimzi.io/v1beta2",
+    "KafkaUser",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "authentication": {
+                "type": "object",
+                "required": ["type"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"enum": ["tls", "tls-external", "scram-sha-512"]},
+                    "password": {"type": "object"},
+                },
+            },
+            "authorization": {
+                "type": "object",
+                "required": ["type", "acls"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {"const": "simple"},
+                    "acls": {"type": "array", "items": _acl_rule},
+                },
+            },
+            "quotas": {"type": "object"},
+            "template": {"type": "object"},
+        },
+    },
+    _cluster_label,
 )
 
 SERVICE_MONITOR = _resource(
@@ -233,5 +322,6 @@ SCHEMAS: dict[tuple[str, str], Schema] = {
     ("kafka.strimzi.io/v1beta2", "Kafka"): KAFKA,
     ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): KAFKA_NODE_POOL,
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC,
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): KAFKA_USER,
     ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
 }
