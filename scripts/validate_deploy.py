@@ -479,6 +479,333 @@ def kafka_errors(objects: list[Obj]) -> list[str]:
     return errors
 
 
+# ------------------------------------------------------------------- Kafka authentication
+
+
+class KafkaAccess:
+    """What one Hulin container does on Kafka, by logical topic (before HULIN_TOPIC_PREFIX), as
+    the code does it: its KafkaUser must allow exactly that (least privilege)."""
+
+    def __init__(
+        self,
+        *,
+        publishes: Iterable[str] = (),
+        consumes: Iterable[str] = (),
+        consumers: Iterable[str] = (),
+        describes: Iterable[str] = (),
+    ) -> None:
+        self.publishes = frozenset(publishes)
+        self.consumes = frozenset(consumes)
+        # ConsumerRunner names: the group is Settings.group(service) + "." + name.
+        self.consumers = frozenset(consumers)
+        self.describes = frozenset(describes)
+
+
+def kafka_access() -> dict[tuple[str, str], KafkaAccess]:
+    """(Deployment, container) → its use of Kafka. From the code: consumers in
+    services/*/consumers.py (topics, ConsumerRunner names); publishes from the events each
+    service's use cases publish (shared/events: each event names its topic); every consumer
+    dead-letters (shared/kafka/consumer.py), and so does incidents' outbox relay. The patrol API
+    runs no consumers (HULIN_PATROL_CONSUMERS=false), the worker no routes. wait-for-topics
+    (deploy/docker/wait_for_topics.py) lists the planned topics and nothing else."""
+    from shared import topics as t
+
+    plan = [p.name for p in t.TOPICS]
+    access = {
+        # intake: patrol.points_received; flows: patrol.started / patrol.finished
+        ("hulin-patrol", "patrol"): KafkaAccess(publishes=[t.PATROL_POINTS, t.PATROL]),
+        # storing: patrol.position_updated; overdue: patrol.overdue
+        ("hulin-patrol-worker", "patrol"): KafkaAccess(
+            publishes=[t.PATROL, t.DEADLETTER], consumes=[t.PATROL_POINTS], consumers=["points"]
+        ),
+        # intake: report.submitted; changes/outbox: incident.*
+        ("hulin-incidents", "incidents"): KafkaAccess(
+            publishes=[t.REPORTS, t.INCIDENTS, t.DEADLETTER],
+            consumes=[t.REPORTS, t.PATROL],
+            consumers=["reports", "patrol"],
+        ),
+        # chain: notification.created; webhook dispatch: webhook.deadlettered
+        ("hulin-notify", "notify"): KafkaAccess(
+            publishes=[t.NOTIFICATIONS, t.DEADLETTER],
+            consumes=[t.INCIDENTS, t.PATROL],
+            consumers=["alerts"],
+        ),
+    }
+    for service in ("patrol", "patrol-worker", "incidents", "notify"):
+        access[(f"hulin-{service}", "wait-for-topics")] = KafkaAccess(describes=plan)
+    return access
+
+
+def _env(container: Obj, config_maps: dict[str, Obj]) -> dict[str, Any]:
+    """The container's environment as the kubelet builds it: envFrom ConfigMaps, then env. A
+    value from a Secret is ("secretKeyRef", name, key); one from a ConfigMap is resolved."""
+    env: dict[str, Any] = {}
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef")
+        if ref and ref["name"] in config_maps:
+            env.update({k: str(v) for k, v in (config_maps[ref["name"]].get("data") or {}).items()})
+    for var in container.get("env") or []:
+        value_from = var.get("valueFrom") or {}
+        if "secretKeyRef" in value_from:
+            ref = value_from["secretKeyRef"]
+            env[var["name"]] = ("secretKeyRef", ref["name"], ref["key"])
+        elif "configMapKeyRef" in value_from:
+            ref = value_from["configMapKeyRef"]
+            data = (config_maps.get(ref["name"]) or {}).get("data") or {}
+            env[var["name"]] = str(data.get(ref["key"], ""))
+        else:
+            env[var["name"]] = str(var.get("value", ""))
+    return env
+
+
+def _mounted_file(pod: Obj, container: Obj, path: str) -> tuple[str, str] | None:
+    """(Secret name, key) of the file at `path` in the container, if it comes from a Secret."""
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    for mount in container.get("volumeMounts") or []:
+        secret = (volumes.get(mount["name"]) or {}).get("secret")
+        if not secret:
+            continue
+        items = secret.get("items")
+        files = {i["path"]: i["key"] for i in items} if items else None
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix):
+            rel = path[len(prefix) :]
+            key = files.get(rel) if files is not None else rel
+            if key is not None:
+                return secret["secretName"], key
+    return None
+
+
+def _acl_rules(user: Obj) -> list[Obj]:
+    authz = (user.get("spec") or {}).get("authorization") or {}
+    return [r for r in authz.get("acls") or [] if r.get("type", "allow") == "allow"]
+
+
+def _user_errors(
+    user: Obj, needs: list[KafkaAccess], services: set[str], prefix: str, create_topics: bool
+) -> list[str]:
+    """(c): the user may do what its containers need and nothing more."""
+    where = name_of(user)
+    publish = {prefix + x for a in needs for x in a.publishes}
+    consume = {prefix + x for a in needs for x in a.consumes}
+    describe = {prefix + x for a in needs for x in a.describes}
+    groups = {f"{prefix}hulin.{s}.{c}" for a in needs for s in services for c in a.consumers}
+    own_group_prefixes = {
+        f"{prefix}hulin.{s}." for s in services if any(a.consumers for a in needs)
+    }
+    used = publish | consume | describe
+    errors: list[str] = []
+    granted: dict[tuple[str, str], set[str]] = {}  # (type, literal name) → operations
+    group_prefixes: dict[str, set[str]] = {}
+    for rule in _acl_rules(user):
+        res, ops = rule["resource"], set(rule.get("operations") or [])
+        kind, name = res["type"], res.get("name", "")
+        is_prefix = res.get("patternType", "literal") == "prefix"
+        shown = f"{name}*" if is_prefix else name
+        if kind == "topic":
+            if is_prefix or name == "*":
+                errors.append(
+                    f"{where}: grants {sorted(ops)} on topics {shown}: least privilege names "
+                    "each topic its workload uses"
+                )
+                continue
+            if name not in used:
+                errors.append(
+                    f"{where}: grants {sorted(ops)} on topic {name}, which its workload does "
+                    "not use (least privilege)"
+                )
+                continue
+            allowed = {"Describe"}
+            allowed |= {"Write"} if name in publish else set()
+            allowed |= {"Read"} if name in consume else set()
+            allowed |= {"Create"} if create_topics and name in publish | consume else set()
+            for op in sorted(ops - allowed):
+                errors.append(
+                    f"{where}: grants {op} on topic {name}; its workload needs only "
+                    f"{sorted(allowed)} there (least privilege)"
+                )
+            granted.setdefault((kind, name), set()).update(ops)
+        elif kind == "group":
+            own = (is_prefix and name in own_group_prefixes) or (not is_prefix and name in groups)
+            if not own:
+                errors.append(
+                    f"{where}: grants {sorted(ops)} on group {shown}, which is not its "
+                    "workload's own consumer group (least privilege)"
+                )
+                continue
+            for op in sorted(ops - {"Read", "Describe"}):
+                errors.append(f"{where}: grants {op} on group {shown}; a consumer needs Read")
+            if is_prefix:
+                group_prefixes.setdefault(name, set()).update(ops)
+            else:
+                granted.setdefault((kind, name), set()).update(ops)
+        elif kind == "cluster":
+            allowed = ({"IdempotentWrite"} if publish else set()) | (
+                {"Create"} if create_topics else set()
+            )
+            for op in sorted(ops - allowed):
+                errors.append(
+                    f"{where}: grants {op} on the cluster; its workload needs only "
+                    f"{sorted(allowed)} there (least privilege)"
+                )
+            granted.setdefault((kind, ""), set()).update(ops)
+        else:
+            errors.append(f"{where}: grants {sorted(ops)} on {kind} {shown}; Hulin uses none")
+    for topic in sorted(publish):
+        if "Write" not in granted.get(("topic", topic), set()):
+            errors.append(f"{where}: lacks Write on topic {topic}, which its workload publishes")
+    for topic in sorted(consume):
+        if "Read" not in granted.get(("topic", topic), set()):
+            errors.append(f"{where}: lacks Read on topic {topic}, which its workload consumes")
+    for topic in sorted(describe - publish - consume):
+        if "Describe" not in granted.get(("topic", topic), set()):
+            errors.append(f"{where}: lacks Describe on topic {topic}, which its workload lists")
+    for group in sorted(groups):
+        literal = "Read" in granted.get(("group", group), set())
+        prefixed = any(group.startswith(p) and "Read" in o for p, o in group_prefixes.items())
+        if not (literal or prefixed):
+            errors.append(f"{where}: lacks Read on group {group}, its workload's consumer group")
+    if publish and "IdempotentWrite" not in granted.get(("cluster", ""), set()):
+        errors.append(
+            f"{where}: lacks IdempotentWrite on the cluster: its idempotent producer is refused"
+        )
+    return errors
+
+
+def kafka_auth_errors(objects: list[Obj]) -> list[str]:
+    """Nobody reaches Kafka unauthenticated: (a) every container that talks to Kafka uses TLS
+    and SASL against the cluster CA, (b) as a KafkaUser of the render, with that user's own
+    password Secret, (c) whose ACLs are exactly its workload's topics and groups, and (d) the
+    Kafka authenticates every listener and authorizes every request."""
+    clusters = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "Kafka"}
+    if not clusters:
+        return []  # a district on a managed Kafka: its provider's settings, not checked here
+    users = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "KafkaUser"}
+    config_maps = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "ConfigMap"}
+    access = kafka_access()
+    errors: list[str] = []
+    for kafka in clusters.values():
+        spec = kafka["spec"]
+        if not spec["kafka"].get("authorization"):
+            errors.append(
+                f"{name_of(kafka)}: no authorization (spec.kafka.authorization): any "
+                "authenticated client may write any topic"
+            )
+        for listener in spec["kafka"]["listeners"]:
+            if not listener.get("authentication"):
+                errors.append(
+                    f"{name_of(kafka)}: listener {listener['name']} has no authentication: "
+                    "any pod may publish forged events"
+                )
+        if users and "userOperator" not in (spec.get("entityOperator") or {}):
+            errors.append(
+                f"{name_of(kafka)}: entityOperator.userOperator missing: nobody would make the "
+                "KafkaUsers' credentials"
+            )
+    needs: dict[str, list[KafkaAccess]] = {}
+    services: dict[str, set[str]] = {}
+    settings: dict[str, tuple[str, bool]] = {}
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        for container in _containers(pod):
+            key = (obj["metadata"]["name"], container["name"])
+            env = _env(container, config_maps)
+            if "HULIN_KAFKA_BOOTSTRAP" not in env and key not in access:
+                continue
+            cwhere = f"{name_of(obj)} container {container['name']}"
+            protocol = env.get("HULIN_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+            if protocol not in ("SASL_SSL", "SSL"):
+                errors.append(
+                    f"{cwhere}: talks to Kafka with HULIN_KAFKA_SECURITY_PROTOCOL={protocol}; "
+                    "it needs SASL_SSL (or SSL)"
+                )
+                continue
+            bootstrap = str(env.get("HULIN_KAFKA_BOOTSTRAP", ""))
+            listener, cluster = None, ""
+            for server in bootstrap.split(","):
+                host, _, port = server.strip().rpartition(":")
+                name = host.split(".")[0]
+                if (
+                    name.endswith("-kafka-bootstrap")
+                    and name[: -len("-kafka-bootstrap")] in clusters
+                ):
+                    cluster = name[: -len("-kafka-bootstrap")]
+                    listener = next(
+                        (
+                            x
+                            for x in clusters[cluster]["spec"]["kafka"]["listeners"]
+                            if str(x["port"]) == port
+                        ),
+                        None,
+                    )
+            if listener is None:
+                errors.append(
+                    f"{cwhere}: HULIN_KAFKA_BOOTSTRAP={bootstrap!r} is no listener of a Kafka "
+                    "in the render (<cluster>-kafka-bootstrap:<listener port>)"
+                )
+                continue
+            auth = (listener.get("authentication") or {}).get("type")
+            if not listener.get("tls") or not auth:
+                errors.append(
+                    f"{cwhere}: uses listener {listener['name']} of Kafka {cluster}, which has "
+                    "no TLS and authentication"
+                )
+                continue
+            cafile = str(env.get("HULIN_KAFKA_SSL_CAFILE", ""))
+            if _mounted_file(pod, container, cafile) != (f"{cluster}-cluster-ca-cert", "ca.crt"):
+                errors.append(
+                    f"{cwhere}: HULIN_KAFKA_SSL_CAFILE={cafile!r} is not ca.crt of the Secret "
+                    f"{cluster}-cluster-ca-cert mounted in the container"
+                )
+            if auth == "scram-sha-512" and (
+                protocol != "SASL_SSL" or env.get("HULIN_KAFKA_SASL_MECHANISM") != "SCRAM-SHA-512"
+            ):
+                errors.append(
+                    f"{cwhere}: listener {listener['name']} wants SCRAM-SHA-512: set "
+                    "HULIN_KAFKA_SECURITY_PROTOCOL=SASL_SSL and "
+                    "HULIN_KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
+                )
+                continue
+            if auth != "scram-sha-512":
+                continue  # mutual TLS or OAuth: no KafkaUser password to check here
+            username = env.get("HULIN_KAFKA_SASL_USERNAME")
+            user = users.get(username) if isinstance(username, str) else None
+            if user is None or not isinstance(username, str):
+                errors.append(f"{cwhere}: SASL username {username!r} has no KafkaUser")
+                continue
+            if (user["metadata"].get("labels") or {}).get("strimzi.io/cluster") != cluster:
+                errors.append(
+                    f"{name_of(user)}: is not a user of Kafka {cluster!r} (strimzi.io/cluster)"
+                )
+            if ((user["spec"].get("authentication")) or {}).get("type") != "scram-sha-512":
+                errors.append(
+                    f"{name_of(user)}: authentication must be scram-sha-512 (the listener's)"
+                )
+            password = env.get("HULIN_KAFKA_SASL_PASSWORD")
+            if password != ("secretKeyRef", username, "password"):
+                errors.append(
+                    f"{cwhere}: HULIN_KAFKA_SASL_PASSWORD must come from Secret {username!r} key "
+                    f"'password' (made by Strimzi for KafkaUser {username}), not {password!r}"
+                )
+            if key not in access:
+                errors.append(f"{cwhere}: talks to Kafka, but kafka_access() does not say how")
+                continue
+            needs.setdefault(username, []).append(access[key])
+            services.setdefault(username, set()).add(str(env.get("HULIN_SERVICE", "hulin")))
+            prefix = str(env.get("HULIN_TOPIC_PREFIX", ""))
+            create = str(env.get("HULIN_CREATE_TOPICS", "true")).lower() not in ("false", "0", "no")
+            settings[username] = (prefix, create)
+    for name, user in sorted(users.items()):
+        if name not in needs:
+            errors.append(f"{name_of(user)}: no workload uses it (a credential nobody needs)")
+            continue
+        prefix, create = settings[name]
+        errors += _user_errors(user, needs[name], services[name], prefix, create)
+    return errors
+
+
 # Variables the manifests define for Kubernetes' own use (assembling HULIN_MONGO_URI), not read by
 # the services themselves.
 MANIFEST_ONLY_VARS = {"HULIN_MONGO_HOSTS", "HULIN_MONGO_PASSWORD"}
@@ -661,6 +988,7 @@ def validate_objects(objects: list[Obj], overlay: str | None = None) -> list[str
     errors += security_errors(objects)
     errors += service_errors(objects)
     errors += kafka_errors(objects)
+    errors += kafka_auth_errors(objects)
     errors += mongo_errors(objects)
     errors += network_policy_errors(objects)
     errors += settings_name_errors(objects)

@@ -419,3 +419,332 @@ def test_an_entrypoint_without_exec_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "entrypoint.sh"
     path.write_text(text.replace("exec uvicorn", "uvicorn"))
     assert any("exec uvicorn" in e for e in vd.lint_entrypoint(path))
+
+
+# ------------------------------------------------------------------- Kafka authentication
+
+INIT = ["spec", "template", "spec", "initContainers", 0]
+
+
+def _env_var(container: list[Any], name: str, **var: Any) -> Callable[[Obj], None]:
+    """Replace (or add) one env entry of a container."""
+
+    def apply(obj: Obj) -> None:
+        target = obj
+        for key in container:
+            target = target[key]
+        env = target.setdefault("env", [])
+        env[:] = [v for v in env if v["name"] != name] + [{"name": name, **var}]
+
+    return apply
+
+
+def _acl(user: Obj, kind: str, name: str | None = None) -> Obj:
+    acl: Obj = next(
+        r
+        for r in user["spec"]["authorization"]["acls"]
+        if r["resource"]["type"] == kind and r["resource"].get("name") == name
+    )
+    return acl
+
+
+def _edit_acl(kind: str, name: str | None, edit: Callable[[Obj], None]) -> Callable[[Obj], None]:
+    return lambda user: edit(_acl(user, kind, name))
+
+
+def _drop_op(op: str) -> Callable[[Obj], None]:
+    return lambda acl: acl["operations"].remove(op)
+
+
+def _add_op(op: str) -> Callable[[Obj], None]:
+    return lambda acl: acl["operations"].append(op)
+
+
+def _add_acl(resource: Obj, operations: list[str]) -> Callable[[Obj], None]:
+    return lambda user: user["spec"]["authorization"]["acls"].append(
+        {"resource": resource, "operations": operations}
+    )
+
+
+def _password_from(secret: str, key: str = "password") -> Obj:
+    return {"valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+KAFKA_BROKEN = [
+    # (a) a container that talks to Kafka without TLS and SASL, or not against the cluster CA
+    (
+        "ConfigMap",
+        "hulin-settings",
+        _set(["data", "HULIN_KAFKA_SECURITY_PROTOCOL"], "PLAINTEXT"),
+        "container incidents: talks to Kafka with HULIN_KAFKA_SECURITY_PROTOCOL=PLAINTEXT",
+    ),
+    (
+        "Deployment",
+        "hulin-notify",
+        _env_var(APP, "HULIN_KAFKA_SECURITY_PROTOCOL", value="SASL_PLAINTEXT"),
+        "hulin-notify container notify: talks to Kafka with HULIN_KAFKA_SECURITY_PROTOCOL=SASL_",
+    ),
+    (
+        "ConfigMap",
+        "hulin-settings",
+        _set(["data", "HULIN_KAFKA_SSL_CAFILE"], "/etc/ssl/certs/ca-certificates.crt"),
+        "is not ca.crt of the Secret hulin-cluster-ca-cert",
+    ),
+    (
+        "ConfigMap",
+        "hulin-settings",
+        _set(["data", "HULIN_KAFKA_SASL_MECHANISM"], "SCRAM-SHA-256"),
+        "wants SCRAM-SHA-512",
+    ),
+    (
+        "ConfigMap",
+        "hulin-settings",
+        _set(["data", "HULIN_KAFKA_BOOTSTRAP"], "hulin-kafka-bootstrap:9092"),
+        "is no listener of a Kafka",
+    ),
+    # (b) a SASL username without its KafkaUser, a password that is not that user's
+    (
+        "Deployment",
+        "hulin-notify",
+        _env_var(APP, "HULIN_KAFKA_SASL_USERNAME", value="hulin-notfy"),
+        "SASL username 'hulin-notfy' has no KafkaUser",
+    ),
+    (
+        "Deployment",
+        "hulin-incidents",
+        _env_var(APP, "HULIN_KAFKA_SASL_PASSWORD", **_password_from("hulin-notify")),
+        "HULIN_KAFKA_SASL_PASSWORD must come from Secret 'hulin-incidents'",
+    ),
+    (
+        "Deployment",
+        "hulin-patrol",
+        _env_var(INIT, "HULIN_KAFKA_SASL_USERNAME", value="hulin-patrol"),
+        "HULIN_KAFKA_SASL_PASSWORD must come from Secret 'hulin-patrol'",
+    ),
+    (
+        "Deployment",
+        "hulin-incidents",
+        _env_var(APP, "HULIN_KAFKA_SASL_PASSWORD", **_password_from("hulin-nobody")),
+        "refers to Secret 'hulin-nobody', which is not in the render",
+    ),
+    (
+        "Deployment",
+        "hulin-incidents",
+        _env_var(APP, "HULIN_KAFKA_SASL_PASSWORD", **_password_from("hulin-incidents", "pass")),
+        "Secret 'hulin-incidents' has no key 'pass'",
+    ),
+    (
+        "KafkaUser",
+        "hulin-notify",
+        _set(["spec", "authentication", "type"], "tls"),
+        "authentication must be scram-sha-512",
+    ),
+    # (c) what a service does is allowed, and nothing else
+    (
+        "KafkaUser",
+        "hulin-notify",
+        _edit_acl("topic", "hulin.notifications", _drop_op("Write")),
+        "hulin-notify: lacks Write on topic hulin.notifications",
+    ),
+    (
+        "KafkaUser",
+        "hulin-incidents",
+        _edit_acl("topic", "hulin.reports", _drop_op("Read")),
+        "hulin-incidents: lacks Read on topic hulin.reports",
+    ),
+    (
+        "KafkaUser",
+        "hulin-incidents",
+        _set(["spec", "authorization", "acls", 2, "resource", "name"], "hulin.incidents.reports"),
+        "lacks Read on group hulin.incidents.patrol",
+    ),
+    (
+        "KafkaUser",
+        "hulin-patrol-worker",
+        _edit_acl("group", "hulin.patrol.", _set(["resource", "name"], "hulin.")),
+        "grants ['Read'] on group hulin.*, which is not its workload's own consumer group",
+    ),
+    (
+        "KafkaUser",
+        "hulin-patrol-worker",
+        lambda user: user["spec"]["authorization"]["acls"].remove(_acl(user, "cluster")),
+        "hulin-patrol-worker: lacks IdempotentWrite on the cluster",
+    ),
+    (  # the forged report.submitted of the finding
+        "KafkaUser",
+        "hulin-patrol",
+        _add_acl({"type": "topic", "name": "hulin.reports"}, ["Write"]),
+        "grants ['Write'] on topic hulin.reports, which its workload does not use",
+    ),
+    (  # ... and the forged incident.*
+        "KafkaUser",
+        "hulin-notify",
+        _edit_acl("topic", "hulin.incidents", _add_op("Write")),
+        "grants Write on topic hulin.incidents; its workload needs only ['Describe', 'Read']",
+    ),
+    (
+        "KafkaUser",
+        "hulin-notify",
+        _add_acl({"type": "topic", "name": "hulin.", "patternType": "prefix"}, ["Read"]),
+        "on topics hulin.*: least privilege",
+    ),
+    (
+        "KafkaUser",
+        "hulin-incidents",
+        _edit_acl("cluster", None, _add_op("Create")),
+        "grants Create on the cluster",
+    ),
+    (
+        "KafkaUser",
+        "hulin-wait-for-topics",
+        _edit_acl("topic", "hulin.reports", _add_op("Read")),
+        "hulin-wait-for-topics: grants Read on topic hulin.reports",
+    ),
+    (
+        "KafkaUser",
+        "hulin-wait-for-topics",
+        _set(["spec", "authorization", "acls"], []),
+        "hulin-wait-for-topics: lacks Describe on topic hulin.deadletter",
+    ),
+    # (d) the Kafka authenticates its listeners and authorizes requests
+    (
+        "Kafka",
+        "hulin",
+        _delete(["spec", "kafka", "authorization"]),
+        "Kafka/hulin: no authorization",
+    ),
+    (
+        "Kafka",
+        "hulin",
+        _delete(["spec", "kafka", "listeners", 0, "authentication"]),
+        "listener tls has no authentication",
+    ),
+    (
+        "Kafka",
+        "hulin",
+        _set(["spec", "kafka", "listeners", 0, "tls"], False),
+        "which has no TLS and authentication",
+    ),
+    (
+        "Kafka",
+        "hulin",
+        _delete(["spec", "entityOperator", "userOperator"]),
+        "entityOperator.userOperator missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "mutate", "expected"),
+    KAFKA_BROKEN,
+    ids=[f"{k}-{e[:40]}" for k, _, _, e in KAFKA_BROKEN],
+)
+def test_kafka_without_authentication_or_least_privilege_is_reported(
+    prod: list[Obj], kind: str, name: str, mutate: Callable[[Obj], None], expected: str
+) -> None:
+    objects = copy.deepcopy(prod)
+    mutate(_find(objects, kind, name))
+    assert vd.kafka_auth_errors(prod) == []
+    errors = vd.validate_objects(objects, overlay="prod")
+    assert any(expected in e for e in errors), errors
+
+
+def test_a_kafka_user_nobody_uses_is_reported(prod: list[Obj]) -> None:
+    spare = copy.deepcopy(_find(prod, "KafkaUser", "hulin-notify"))
+    spare["metadata"]["name"] = "hulin-spare"
+    errors = vd.validate_objects([*prod, spare], overlay="prod")
+    assert any("KafkaUser/hulin-spare: no workload uses it" in e for e in errors), errors
+
+
+def test_a_deployment_without_a_kafka_user_is_reported(prod: list[Obj]) -> None:
+    errors = vd.validate_objects(_without(prod, "KafkaUser", "hulin-patrol-worker"))
+    assert any(
+        "hulin-patrol-worker container patrol: SASL username 'hulin-patrol-worker' has no "
+        "KafkaUser" in e
+        for e in errors
+    ), errors
+    # and the password Secret Strimzi would have made for it is gone with it
+    assert any("refers to Secret 'hulin-patrol-worker'" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_every_kafka_client_authenticates_as_its_own_user(overlay: str) -> None:
+    objects = vd.render(vd.OVERLAYS / overlay)
+    assert vd.kafka_auth_errors(objects) == []
+    users = {o["metadata"]["name"] for o in objects if o["kind"] == "KafkaUser"}
+    seen = set()
+    for dep in (o for o in objects if o["kind"] == "Deployment"):
+        for c in [*dep["spec"]["template"]["spec"]["initContainers"], *_containers_of(dep)]:
+            env = {v["name"]: v for v in c.get("env", [])}
+            user = env["HULIN_KAFKA_SASL_USERNAME"]["value"]
+            assert env["HULIN_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+                "name": user,
+                "key": "password",
+            }
+            seen.add(user)
+    assert (
+        seen
+        == users
+        == {
+            "hulin-patrol",
+            "hulin-patrol-worker",
+            "hulin-incidents",
+            "hulin-notify",
+            "hulin-wait-for-topics",
+        }
+    )
+    settings = _find(objects, "ConfigMap", "hulin-settings")["data"]
+    assert settings["HULIN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert settings["HULIN_KAFKA_BOOTSTRAP"] == "hulin-kafka-bootstrap:9093"
+    kafka = _find(objects, "Kafka", "hulin")["spec"]["kafka"]
+    assert [(x["port"], x["tls"], x["authentication"]["type"]) for x in kafka["listeners"]] == [
+        (9093, True, "scram-sha-512")
+    ]
+
+
+def _containers_of(dep: Obj) -> list[Obj]:
+    containers: list[Obj] = dep["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+def test_the_validators_kafka_access_is_what_the_consumers_subscribe() -> None:
+    """kafka_access() is the validator's reading of the code; this holds it to the code: the
+    topics and consumer groups each service's build_consumers really subscribes, and the topic
+    plan's owner of each topic is the service that publishes it."""
+    from types import SimpleNamespace
+
+    from services.incidents.consumers import build_consumers as incidents
+    from services.incidents.settings import IncidentsSettings
+    from services.notify.consumers import build_consumers as notify
+    from services.patrol.consumers import build_consumers as patrol
+    from shared.settings import Settings
+    from shared.topics import TOPICS
+
+    def runtime(service: str) -> Any:
+        return SimpleNamespace(settings=Settings(env="dev", service=service), publisher=None)
+
+    anything = SimpleNamespace(
+        batches=SimpleNamespace(on_reports=None),
+        positions=SimpleNamespace(on_position=None, on_patrol_finished=None),
+        apply=None,
+    )
+    built = {
+        "hulin-patrol-worker": patrol(runtime("patrol"), anything),  # type: ignore[arg-type]
+        "hulin-incidents": incidents(runtime("incidents"), anything, IncidentsSettings(env="dev")),  # type: ignore[arg-type]
+        "hulin-notify": notify(runtime("notify"), anything),  # type: ignore[arg-type]
+    }
+    access = vd.kafka_access()
+    for deployment, runners in built.items():
+        service = deployment.removeprefix("hulin-").removesuffix("-worker")
+        mine = access[(deployment, service)]
+        assert {t for r in runners for t in r.topics} == mine.consumes
+        assert {r.group for r in runners} == {f"hulin.{service}.{c}" for c in mine.consumers}
+    assert not access[("hulin-patrol", "patrol")].consumes  # HULIN_PATROL_CONSUMERS=false
+    publishers: dict[str, set[str]] = {}
+    for (_, container), a in access.items():
+        for topic in a.publishes:
+            publishers.setdefault(topic, set()).add(container)
+    for plan in TOPICS:
+        # "any": every service with consumers dead-letters what they cannot handle
+        owners = {"patrol", "incidents", "notify"} if plan.owner == "any" else {plan.owner}
+        assert publishers[plan.name] == owners, plan.name
