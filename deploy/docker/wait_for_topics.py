@@ -5,7 +5,7 @@ Why: at start-up each service creates the topics it finds missing, with replicat
 KafkaTopic resources with replication 3; if a service reached the fresh cluster before the topic
 operator did, it would create them single-copy first. Running this as an initContainer makes the
 services start only once the operator's topics are there. Reads the same HULIN_* settings as the
-services (bootstrap servers, topic prefix) and the plan in shared/topics.py.
+services (bootstrap servers, SASL/TLS, topic prefix) and the plan in shared/topics.py.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.kafka.security import client_options
 from shared.settings import Settings
 from shared.topics import TOPICS
 
@@ -22,7 +23,7 @@ POLL_S = 5.0
 
 
 async def missing_topics(settings: Settings, wanted: set[str]) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()
         return wanted - set(await admin.list_topics())

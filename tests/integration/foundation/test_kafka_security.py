@@ -102,3 +102,24 @@ async def test_a_wrong_password_is_refused(scram_broker: int) -> None:
 def test_sasl_without_a_user_is_refused_at_start_up() -> None:
     with pytest.raises(ValueError, match="HULIN_KAFKA_SASL_USERNAME"):
         Settings(kafka_security_protocol="SASL_SSL")
+
+
+async def test_the_init_step_that_waits_for_topics_lists_them_over_scram(scram_broker: int) -> None:
+    """The Deployments' wait-for-topics init container talks to the same SCRAM listener as the
+    services: it must authenticate too, or it would wait for ever."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "wait_for_topics", Path(ROOT) / "deploy" / "docker" / "wait_for_topics.py"
+    )
+    assert spec is not None and spec.loader is not None
+    wait_for_topics = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wait_for_topics)
+
+    settings = scram_settings(scram_broker, PASSWORD)
+    present, absent = settings.topic("hulin.patrol"), settings.topic("hulin.reports")
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    await admin.create_topics([NewTopic(present, 1, 1)])
+    await admin.close()
+    assert await wait_for_topics.missing_topics(settings, {present, absent}) == {absent}
