@@ -40,6 +40,15 @@ class PestStepOut(Answer):
     note: str = ""
 
 
+class NeighbourAckOut(Answer):
+    """A neighbour chain's acknowledgement of a boundary incident shared with it."""
+
+    unit: str
+    person: str
+    at: Time
+    note: str = ""
+
+
 class IncidentOut(Answer):
     """One incident as DESIGN.md names it, with the additive fields the service always sent."""
 
@@ -78,6 +87,8 @@ class IncidentOut(Answer):
     pest_steps: list[PestStepOut]
     pest_outcome: str | None
     pest_deadlines_missed: list[str]
+    # who of a neighbour unit's chain acknowledged knowing of it (not the owner's ack); additive
+    neighbour_acks: list[NeighbourAckOut] = Field(default_factory=list)
     timeline: list[TimelineEntryOut]  # empty in lists
 
 

@@ -55,6 +55,19 @@ class PestStepRecord(BaseModel):
     note: str = ""
 
 
+class NeighbourAck(BaseModel):
+    """A neighbour chain's acknowledgement that it knows of a boundary incident shared with it
+    (DESIGN.md: sent to the neighbour unit's chain). Not the owning chain's acknowledgement: it
+    changes neither the status nor the escalation deadline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unit: str  # the acknowledging person's unit
+    person: str
+    at: datetime
+    note: str = ""
+
+
 class Incident(BaseModel):
     """State of one incident. Changed only through the domain functions, which return a new one."""
 
@@ -95,6 +108,7 @@ class Incident(BaseModel):
     pest_steps: tuple[PestStepRecord, ...] = ()
     pest_outcome: str | None = None  # "negative" or "complete": the closed loop is finished
     pest_deadlines_missed: tuple[str, ...] = ()  # steps whose deadline passed (escalated once)
+    neighbour_acks: tuple[NeighbourAck, ...] = ()  # one per person of a neighbour chain
     timeline: tuple[TimelineEntry, ...] = ()
     version: int = 0
 

@@ -11,6 +11,10 @@ Role rules (each also needs the incident inside the person's unit subtree):
   what was found.
 - closed: township chief or above (township_chief, district_chief, command_center, hq); a pest
   incident closes only once its closed loop is finished (negative test or last step).
+- A neighbour unit's chain (the incident lies within the boundary distance of its unit; the
+  caller decides who that is) may acknowledge that it knows — the same chain roles, at any
+  level — once per person; this is not the owner's ack: status and deadlines stay. It may not
+  act: transitions and pest steps are the owning chain's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from services.incidents.domain.grading import area_band, fire_facts, required_le
 from services.incidents.domain.incident import (
     STATUSES,
     Incident,
+    NeighbourAck,
     Notice,
     Outcome,
     ReportFacts,
@@ -69,6 +74,18 @@ class Actor:
 
 class NotAllowed(Forbidden):
     """The person's role may not do this to this incident."""
+
+
+class NeighbourMayNotAct(NotAllowed):
+    """A neighbour chain reads and acknowledges a shared boundary incident; it does not act on
+    it (the owning chain does)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"this incident is shared with your unit as a neighbour's: a neighbour's chain may "
+            f"read and acknowledge it, not act on it ({action} is for the owning chain)",
+            field="role",
+        )
 
 
 def rank_of(actor: Actor, incident: Incident) -> int | None:
@@ -189,6 +206,34 @@ def acknowledge(
         }
     )
     return Outcome(acked, (Notice(kind="acknowledged", at=now, actor=actor.id, note=note),))
+
+
+def acknowledge_as_neighbour(
+    incident: Incident, *, actor: Actor, unit: str, now: datetime, note: str | None = None
+) -> Outcome:
+    """A neighbour chain acknowledges that it knows of the shared incident: recorded once per
+    person (a retry changes nothing), on the timeline and in `neighbour_acks`, announced as an
+    update. Status, acknowledgement and escalation deadline stay the owner's."""
+    if rank_of(actor, incident) is None:
+        raise NotAllowed(
+            f"{actor.role} is not in the chain that acknowledges incidents", field="role"
+        )
+    if any(ack.person == actor.id for ack in incident.neighbour_acks):
+        return Outcome(incident)
+    ack = NeighbourAck(unit=unit, person=actor.id, at=now, note=note or "")
+    text = f"{unit}: {note}" if note else unit
+    entry = TimelineEntry(at=now, event="neighbour_acknowledged", actor=actor.id, note=text)
+    shared = incident.model_copy(
+        update={
+            "neighbour_acks": (*incident.neighbour_acks, ack),
+            "updated_at": now,
+            "timeline": add_timeline(incident, entry),
+        }
+    )
+    notice = Notice(
+        kind="updated", at=now, reason=f"neighbour_acknowledged:{unit}", actor=actor.id, note=note
+    )
+    return Outcome(shared, (notice,))
 
 
 def transition(

@@ -1,15 +1,17 @@
 """What people do to an incident: acknowledge it, move it along its lifecycle, record a step of
-the pest closed loop. Each is allowed by the domain's rules only; nothing here decides one."""
+the pest closed loop. Each is allowed by the domain's rules only; nothing here decides one. A
+neighbour chain that was sent a boundary incident reaches it too: its ack is the domain's
+neighbour acknowledgement, and any other command is refused (403)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from services.incidents.domain import lifecycle, pest_loop
-from services.incidents.domain.incident import Incident
+from services.incidents.domain.incident import Incident, Status
 from services.incidents.store import Incidents
 from services.incidents.usecases.changes import ChangeWriter
-from services.incidents.usecases.queries import load_in_scope
+from services.incidents.usecases.queries import Reach, load_reached
 from shared.clock import Clock
 from shared.org import OrgDirectory, Person
 from shared.policy import Policy
@@ -33,12 +35,29 @@ class IncidentCommands:
         self.policy = policy
         self.clock = clock
 
-    async def _in_scope(self, person: Person, incident_id: str) -> lifecycle.Actor:
-        await load_in_scope(store=self.store, org=self.org, person=person, incident_id=incident_id)
-        return lifecycle.Actor(person.id, person.role.value)
+    async def _reach(self, person: Person, incident_id: str) -> tuple[lifecycle.Actor, Reach]:
+        _, reach = await load_reached(
+            store=self.store, org=self.org, person=person, incident_id=incident_id
+        )
+        return lifecycle.Actor(person.id, person.role.value), reach
+
+    async def _owner(self, person: Person, incident_id: str, action: str) -> lifecycle.Actor:
+        """The actor, when the incident is in their own scope; a neighbour may not act."""
+        actor, reach = await self._reach(person, incident_id)
+        if reach is Reach.NEIGHBOUR:
+            raise lifecycle.NeighbourMayNotAct(action)
+        return actor
 
     async def acknowledge(self, *, person: Person, incident_id: str, note: str | None) -> Incident:
-        actor = await self._in_scope(person, incident_id)
+        actor, reach = await self._reach(person, incident_id)
+        if reach is Reach.NEIGHBOUR:
+            outcome = await self.writer.mutate(
+                incident_id,
+                lambda inc: lifecycle.acknowledge_as_neighbour(
+                    inc, actor=actor, unit=person.unit, now=self.clock.now(), note=note
+                ),
+            )
+            return outcome.incident
         outcome = await self.writer.mutate(
             incident_id,
             lambda inc: lifecycle.acknowledge(inc, actor=actor, now=self.clock.now(), note=note),
@@ -65,7 +84,9 @@ class IncidentCommands:
                 result=result,
                 note=note,
             )
-        actor = await self._in_scope(person, incident_id)
+        if to == Status.ACKNOWLEDGED:  # the lifecycle's own alias of `ack`
+            return await self.acknowledge(person=person, incident_id=incident_id, note=note)
+        actor = await self._owner(person, incident_id, f"moving it to {to!r}")
         outcome = await self.writer.mutate(
             incident_id,
             lambda inc: lifecycle.transition(
@@ -90,7 +111,7 @@ class IncidentCommands:
         result: str | None,
         note: str | None,
     ) -> Incident:
-        actor = await self._in_scope(person, incident_id)
+        actor = await self._owner(person, incident_id, f"the pest step {step!r}")
         outcome = await self.writer.mutate(
             incident_id,
             lambda inc: pest_loop.record_step(

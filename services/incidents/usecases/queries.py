@@ -1,9 +1,12 @@
 """Reading incidents in the caller's scope: one incident, or a page of a unit's. Never changes
-anything; an incident outside one's scope is not found, as if absent."""
+anything; an incident outside one's scope is not found, as if absent. A boundary incident is
+also readable by the chain of each neighbour unit it was shared with (DESIGN.md), one by one:
+the lists stay the owner's (their read model is keyed by the incident's own units)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from services.incidents.domain.incident import Incident, Status
@@ -18,13 +21,32 @@ def public_view(incident: Incident) -> dict[str, Any]:
     return incident.model_dump(mode="python", exclude={"version"})
 
 
-async def load_in_scope(
+class Reach(StrEnum):
+    """How a person reaches an incident they may see."""
+
+    OWNER = "owner"  # the incident's village lies in their unit's subtree
+    NEIGHBOUR = "neighbour"  # only a neighbour unit it was shared with does
+
+
+def reach_of(org: OrgDirectory, person: Person, incident: Incident) -> Reach | None:
+    """The owner's scope first; else a neighbour unit in the person's subtree — exactly the units
+    (each neighbour and its ancestors) notify puts in the alert's scope. None: not theirs."""
+    if in_scope(org, person, incident.village):
+        return Reach.OWNER
+    if any(in_scope(org, person, unit) for unit in incident.neighbour_units):
+        return Reach.NEIGHBOUR
+    return None
+
+
+async def load_reached(
     *, store: Incidents, org: OrgDirectory, person: Person, incident_id: str
-) -> Incident:
+) -> tuple[Incident, Reach]:
+    """The incident and how the person reaches it; NotFound when they do not."""
     incident = await store.get(incident_id)
-    if incident is None or not in_scope(org, person, incident.village):
+    reach = None if incident is None else reach_of(org, person, incident)
+    if incident is None or reach is None:
         raise NotFound("incident not found")
-    return incident
+    return incident, reach
 
 
 class IncidentQueries:
@@ -33,7 +55,7 @@ class IncidentQueries:
         self.org = org
 
     async def get_incident(self, *, person: Person, incident_id: str) -> dict[str, Any]:
-        incident = await load_in_scope(
+        incident, _ = await load_reached(
             store=self.store, org=self.org, person=person, incident_id=incident_id
         )
         return public_view(incident)

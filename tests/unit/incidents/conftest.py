@@ -70,6 +70,19 @@ def opened(r: ReportFacts, policy: Policy, now: datetime = T0, **place: Any) -> 
     return open_incident(r, incident_id="i1", placement=placement, policy=policy, now=now).incident
 
 
+def near_edge(own: str, neighbour: str, *, inside_m: float = 300.0) -> tuple[float, float]:
+    """A point in `own`, about `inside_m` from the edge it shares with `neighbour`."""
+    edge = ORG.unit(own).boundary.intersection(ORG.unit(neighbour).boundary)
+    mid = edge.interpolate(0.5, normalized=True)
+    step = inside_m / 111_195
+    for lat, lon in ((mid.y + step, mid.x), (mid.y - step, mid.x), (mid.y, mid.x + step),
+                     (mid.y, mid.x - step)):  # fmt: skip
+        located = ORG.locate(lat, lon)
+        if located is not None and located.code == own:
+            return lat, lon
+    raise AssertionError(f"no point of {own} near its edge with {neighbour}")
+
+
 @pytest.fixture
 def policy() -> Policy:
     return Policy()
@@ -106,9 +119,11 @@ class World:
         id_: str | None = None,
         photos: tuple[str, ...] = (),
         details: dict[str, Any] | None = None,
+        at: tuple[float, float] | None = None,
     ) -> ReportSubmitted:
-        """A report placed in the village, `north_m` north of its inner point, seen a minute ago."""
-        lat, lon = ORG.unit(village).point
+        """A report placed in the village, `north_m` north of its inner point (or `at`), seen a
+        minute ago."""
+        lat, lon = at or ORG.unit(village).point
         lat += north_m / 111_195
         now = self.clock.now()
         where = self.uc.intake.place(lat, lon)

@@ -27,6 +27,7 @@ INCIDENT_FIELDS = {
     "near_district_boundary", "police", "nearest_ranger_id", "reporter_id", "reporter_role",
     "source", "pixels", "details", "acknowledged_at", "acknowledged_by", "area_band_ha",
     "flame_checks_done", "pest_steps", "pest_outcome", "pest_deadlines_missed", "timeline",
+    "neighbour_acks",
 }  # fmt: skip
 REPORT_FIELDS = {
     "id", "type", "lat", "lon", "observed_at", "received_at", "reporter_id", "reporter_role",
