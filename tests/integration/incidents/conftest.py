@@ -23,6 +23,20 @@ def point_in(village: str) -> tuple[float, float]:
     return ORG.unit(village).point
 
 
+def near_edge(own: str, neighbour: str, *, inside_m: float = 300.0) -> tuple[float, float]:
+    """A point in `own`, about `inside_m` from the edge it shares with `neighbour`: a report
+    there is shared with the neighbour's chain (`neighbour_units`)."""
+    edge = ORG.unit(own).boundary.intersection(ORG.unit(neighbour).boundary)
+    mid = edge.interpolate(0.5, normalized=True)
+    step = inside_m / 111_195
+    for lat, lon in ((mid.y + step, mid.x), (mid.y - step, mid.x), (mid.y, mid.x + step),
+                     (mid.y, mid.x - step)):  # fmt: skip
+        located = ORG.locate(lat, lon)
+        if located is not None and located.code == own:
+            return lat, lon
+    raise AssertionError(f"no point of {own} near its edge with {neighbour}")
+
+
 def report_body(
     type_: str = "fire",
     *,
