@@ -19,6 +19,9 @@ from tests.support.infra import ensure_infra, unique_name
 # The services default to prod; the suite runs what it starts in development mode (test isolation
 # asks for env=test per test), also when pytest is run without make.
 os.environ.setdefault("HULIN_ENV", "dev")
+# Notify refuses prod without a webhook secret key; settings built for prod in a test get this one
+# (public, for the suite only). Services the suite starts in dev and test seal under it too.
+os.environ.setdefault("HULIN_WEBHOOK_SECRET_KEY", "AqNg+zo4aMYu02naEVzMd7MSgH9a5F90R+OOXOK/8fM=")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,8 +4,10 @@ on a broken org, policy or template file, with the loader's message."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +20,7 @@ from services.notify.consumers import build_consumers
 from services.notify.domain.alerts import Alert
 from services.notify.domain.delivery_queue import DeliveryQueue
 from services.notify.domain.messages import Catalog
-from services.notify.repository import COLLECTIONS, mongo_store
+from services.notify.repository import COLLECTIONS, mongo_store, seal_stored_secrets
 from services.notify.settings import NotifySettings
 from services.notify.store import NotifyStore
 from services.notify.usecases.chain import ChainNotifications, rules_from
@@ -33,6 +35,8 @@ from shared.logging import configure_logging
 from shared.org import OrgDirectory, Person, load_org
 from shared.policy import Policy, load_policy
 from shared.runtime import Periodic, Runtime
+
+log = logging.getLogger(__name__)
 
 
 def chain_notifications(
@@ -94,7 +98,7 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
         runtime = Runtime(settings, org=org, policy=policy)
         app.state.runtime = runtime
         app.state.readiness.update(kafka=runtime.kafka_ready, database=runtime.database_ready)
-        store = mongo_store(runtime.db)
+        store = mongo_store(runtime.db, secret_box=settings.webhook_secret_box())
         hub = AlertHub(
             store.alerts,
             org.district.code,
@@ -143,6 +147,9 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
                 ),
             ],
         )
+        # plaintext left by an older release, or sealed under a key since rotated out
+        resealed = await seal_stored_secrets(runtime.db, settings.webhook_secret_box())
+        log.info("webhook secrets sealed at rest", extra=asdict(resealed))
         try:
             yield
         finally:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import base64
+
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notify.domain.backoff import RetrySchedule
 from services.notify.domain.webhooks import LOOPBACK, Destinations
+from services.notify.repository.secret_box import DEV_BOX, DEV_KEY, KEY_SETTING, SecretBox
 from shared.settings import Settings
 
 
@@ -56,6 +59,35 @@ class NotifySettings(Settings):
     # Non-public destinations webhooks may still reach: comma-separated host names, addresses
     # or CIDR networks. `dev` and `test` also allow loopback (their receivers run there).
     webhook_allow_hosts: str = ""
+
+    # Webhook signing secrets are stored sealed (AES-256-GCM) under this key: the base64 of 32
+    # random bytes (`openssl rand -base64 32`). Required in prod; unset, dev and test use a public
+    # dev key. To rotate: the new key here, the old one in `_old_keys` (comma-separated) until
+    # every replica has restarted (each start re-seals every stored secret under this key).
+    webhook_secret_key: SecretStr = SecretStr("")
+    webhook_secret_old_keys: SecretStr = SecretStr("")
+    _secret_box: SecretBox | None = PrivateAttr(default=None)  # set by the validator
+
+    @model_validator(mode="after")
+    def _webhook_secret_key_usable(self) -> NotifySettings:
+        current = self.webhook_secret_key.get_secret_value()
+        if not current.strip():
+            if self.env == "prod":
+                raise ValueError(
+                    f"{KEY_SETTING} must be set outside dev and test: it encrypts the webhook "
+                    "secrets at rest (the base64 of 32 random bytes: `openssl rand -base64 32`)"
+                )
+            current = base64.b64encode(DEV_KEY).decode("ascii")
+        box = SecretBox.from_settings(current, self.webhook_secret_old_keys.get_secret_value())
+        if self.env == "prod" and box.current_kid == DEV_BOX.current_kid:
+            raise ValueError(f"{KEY_SETTING} must not be the dev key outside dev (it is public)")
+        self._secret_box = box
+        return self
+
+    def webhook_secret_box(self) -> SecretBox:
+        """Seals webhook secrets under the current key; opens them under it or an old one."""
+        assert self._secret_box is not None, "set by _webhook_secret_key_usable"
+        return self._secret_box
 
     def webhook_destinations(self) -> Destinations:
         entries = [e for e in self.webhook_allow_hosts.split(",") if e.strip()]

@@ -1,6 +1,7 @@
 """The notify service's store on MongoDB (FerretDB v1 on SQLite locally): the adapter of the port
 in `store.py`, one module per concern — inbox (with its change logs), alerts, subscriptions,
 deliveries. The only code of this service that talks to the database; it decides nothing.
+Webhook secrets are sealed at rest under the key from settings (secret_box.py).
 
 The local store serves no index but `_id` (and patch 0005's `_id` ranges), and every update scans:
 so the hot path only inserts and reads by `_id` or `_id` range, and each module says how.
@@ -17,7 +18,8 @@ from services.notify.repository import alerts, changes, deliveries, inbox, subsc
 from services.notify.repository.alerts import MongoAlertSequence
 from services.notify.repository.deliveries import MongoDeliveries
 from services.notify.repository.inbox import MongoInbox
-from services.notify.repository.subscriptions import MongoSubscriptions
+from services.notify.repository.secret_box import DEV_BOX, SecretBox
+from services.notify.repository.subscriptions import MongoSubscriptions, Resealed
 from services.notify.store import NotifyStore
 from shared.db import Document
 
@@ -42,14 +44,20 @@ COLLECTIONS: dict[str, Sequence[IndexModel]] = {
 }
 
 
-def mongo_store(db: AsyncDatabase[Document]) -> NotifyStore:
-    """The store of one process (each part keeps what it learnt in memory: one per process)."""
+def mongo_store(db: AsyncDatabase[Document], *, secret_box: SecretBox = DEV_BOX) -> NotifyStore:
+    """The store of one process (each part keeps what it learnt in memory: one per process).
+    The app passes the box of its settings; the default is the public dev key (tests, benches)."""
     return NotifyStore(
         inbox=MongoInbox(db),
         alerts=MongoAlertSequence(db),
-        subscriptions=MongoSubscriptions(db),
+        subscriptions=MongoSubscriptions(db, secret_box),
         deliveries=MongoDeliveries(db),
     )
 
 
-__all__ = ["COLLECTIONS", "mongo_store"]
+async def seal_stored_secrets(db: AsyncDatabase[Document], secret_box: SecretBox) -> Resealed:
+    """At start-up: seal plaintext webhook secrets and re-seal those under an old key."""
+    return await MongoSubscriptions(db, secret_box).reseal()
+
+
+__all__ = ["COLLECTIONS", "mongo_store", "seal_stored_secrets"]
