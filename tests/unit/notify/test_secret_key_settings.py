@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from services.notify.repository.secret_box import DEV_KEY, key_id
 from services.notify.settings import NotifySettings
 
-PROD = {"env": "prod", "jwt_secret": "a-production-jwt-secret-0123456789abcdef"}
+PROD: dict[str, Any] = {"env": "prod", "jwt_secret": "a-production-jwt-secret-0123456789abcdef"}
 
 
 def b64(raw: bytes) -> str:
